@@ -49,6 +49,9 @@ EVALUATED_SPLITS = ("validation", "test")
 SEGMENT_COLUMNS = ("carrier", "origin")
 MIN_SEGMENT_ROWS = 100  # smaller segments are listed without metrics: too noisy
 PNG_METADATA = {"Software": None}  # no version string in the image bytes
+#: Curve data is computed on scores rounded to this many decimals: at most 101
+#: thresholds, so the files stay small enough for git with no visible change.
+CURVE_DECIMALS = 2
 
 
 def probability_metrics(labels: pd.Series, scores: np.ndarray) -> dict[str, float]:
@@ -180,8 +183,10 @@ def main() -> None:
                 live.log_metric(f"{name}/{metric}", value, plot=False)
             for metric, value in baseline_metrics(labels, train_late_rate).items():
                 live.log_metric(f"baseline/{name}/{metric}", value, plot=False)
-            for kind in ("roc", "precision_recall", "calibration"):
-                live.log_sklearn_plot(kind, labels, scores[name], name=f"{kind}/{name}.json")
+            rounded = np.round(scores[name], CURVE_DECIMALS)
+            for kind in ("roc", "precision_recall"):
+                live.log_sklearn_plot(kind, labels, rounded, name=f"{kind}/{name}.json", drop_intermediate=True)
+            live.log_sklearn_plot("calibration", labels, scores[name], name=f"calibration/{name}.json", n_bins=10)
             log.info("%s: ROC AUC %.4f", name, roc_auc_score(labels, scores[name]) if labels.nunique() == 2 else float("nan"))
         live.log_metric("threshold", settings.threshold, plot=False)
 

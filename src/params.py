@@ -115,8 +115,8 @@ class EvaluateParams(_Section):
     #: Probability at or above which a flight is flagged as late.
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.3
     #: Validation rows used for permutation feature importance, and its repeats.
-    importance_rows: PositiveInt = 20000
-    importance_repeats: PositiveInt = 5
+    importance_rows: PositiveInt = 10000
+    importance_repeats: PositiveInt = 3
 
 
 class Params(_Section):
