@@ -82,9 +82,10 @@ def split_metrics(labels: pd.Series, scores: np.ndarray, threshold: float) -> di
     """Everything reported for one split."""
     metrics = probability_metrics(labels, scores)
     metrics.update(threshold_metrics(labels, scores, threshold))
+    metrics = {name: round(float(value), 6) for name, value in metrics.items()}
+    metrics["late_rate"] = round(float(labels.mean()), 6)
     metrics["rows"] = len(labels)
-    metrics["late_rate"] = float(labels.mean())
-    return {name: round(float(value), 6) for name, value in metrics.items()}
+    return metrics
 
 
 def baseline_metrics(labels: pd.Series, train_late_rate: float) -> dict[str, float]:

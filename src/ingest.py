@@ -75,7 +75,7 @@ def main() -> None:
         for name, path in sources.items():
             if name == "flights" and params.ingest.sample_flights:
                 flights = sample_flights(
-                    read_table(path), params.ingest.sample_flights, params.train.seed
+                    read_table(path), params.ingest.sample_flights, params.ingest.sample_seed
                 )
                 write_parquet(flights, staged / "flights.parquet")
                 log.info("flights: sampled %d rows from %s", len(flights), path)

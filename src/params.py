@@ -40,6 +40,7 @@ class IngestParams(_Section):
     source: str = PACKAGED_SOURCE
     #: 0 keeps every flight; N > 0 keeps a deterministic sample of N flights (tests).
     sample_flights: Annotated[int, Field(ge=0)] = 0
+    sample_seed: Annotated[int, Field(ge=0)] = 0
 
 
 class ValidateParams(_Section):
@@ -119,6 +120,31 @@ class EvaluateParams(_Section):
     importance_repeats: PositiveInt = 3
 
 
+#: Metrics that ``evaluate`` reports per split and that selection and the gate may name.
+MetricName = Literal["roc_auc", "average_precision", "log_loss", "brier"]
+LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
+
+
+class SelectParams(_Section):
+    #: Validation metric that ranks experiments of a sweep (never a test metric).
+    metric: MetricName = "roc_auc"
+
+
+class GateParams(_Section):
+    #: Test metrics a pull-request report bootstraps and the gate checks.
+    primary_metrics: Annotated[list[MetricName], Field(min_length=1)] = ["roc_auc", "average_precision"]
+    #: Absolute floors: a primary metric below (above, if lower is better) fails.
+    floors: dict[MetricName, float] = {"roc_auc": 0.65, "average_precision": 0.45}
+    #: How much worse than the base a primary metric may get before it can fail.
+    tolerance: dict[MetricName, Annotated[float, Field(ge=0)]] = {
+        "roc_auc": 0.005,
+        "average_precision": 0.005,
+    }
+    bootstrap_samples: Annotated[int, Field(ge=100)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    seed: Annotated[int, Field(ge=0)] = 2013
+
+
 class Params(_Section):
     ingest: IngestParams
     validate_: ValidateParams = Field(alias="validate")
@@ -126,6 +152,8 @@ class Params(_Section):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    select: SelectParams = SelectParams()
+    gate: GateParams = GateParams()
 
 
 def parse_params(raw: object, origin: str = str(PARAMS_FILE)) -> Params:

@@ -1,0 +1,33 @@
+"""Fixtures shared by the unit and integration tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import copy_project, dvc, git, set_params
+
+#: Flights kept by the integration tests' sample run: enough for every split to have
+#: both classes and for the model to learn something, small enough to run in seconds.
+SAMPLE_FLIGHTS = 20000
+
+
+@pytest.fixture(scope="session")
+def sample_project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project whose pipeline has been reproduced once on a sample."""
+    project = copy_project(tmp_path_factory.mktemp("sample") / "project")
+    set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS})
+    dvc(project, "repro")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "sample run")
+    return project
+
+
+@pytest.fixture
+def sample_project(sample_project_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the reproduced sample project (cache included), free to change."""
+    project = tmp_path / "project"
+    shutil.copytree(sample_project_template, project, symlinks=True)
+    return project
