@@ -31,3 +31,6 @@ def sample_project(sample_project_template: Path, tmp_path: Path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(sample_project_template, project, symlinks=True)
     return project
+
+
+pytest_plugins = ["tests.s3_server"]
