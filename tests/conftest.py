@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3_server import s3_endpoint  # noqa: F401 - shared fixture
 from tests.support import copy_project, dvc, git, set_params
 
 #: Flights kept by the integration tests' sample run: enough for every split to have
@@ -31,6 +32,3 @@ def sample_project(sample_project_template: Path, tmp_path: Path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(sample_project_template, project, symlinks=True)
     return project
-
-
-pytest_plugins = ["tests.s3_server"]
