@@ -57,6 +57,18 @@ def sample_flights(flights: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return flights.sample(n=size, random_state=seed).sort_index()
 
 
+#: Added to the flight number per copy, so replicated flights keep distinct keys.
+REPLICA_FLIGHT_OFFSET = 10000
+
+
+def replicate_flights(flights: pd.DataFrame, copies: int) -> pd.DataFrame:
+    """``copies`` stacked copies of ``flights``, each with its own flight numbers."""
+    if copies == 1:
+        return flights
+    replicas = [flights.assign(flight=flights["flight"] + REPLICA_FLIGHT_OFFSET * copy) for copy in range(copies)]
+    return pd.concat(replicas, ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m src.ingest",
@@ -73,12 +85,13 @@ def main() -> None:
     with atomic_path(args.out_dir) as staged:
         staged.mkdir()
         for name, path in sources.items():
-            if name == "flights" and params.ingest.sample_flights:
-                flights = sample_flights(
-                    read_table(path), params.ingest.sample_flights, params.ingest.sample_seed
-                )
+            if name == "flights" and (params.ingest.sample_flights or params.ingest.replicate > 1):
+                flights = read_table(path)
+                if params.ingest.sample_flights:
+                    flights = sample_flights(flights, params.ingest.sample_flights, params.ingest.sample_seed)
+                flights = replicate_flights(flights, params.ingest.replicate)
                 write_parquet(flights, staged / "flights.parquet")
-                log.info("flights: sampled %d rows from %s", len(flights), path)
+                log.info("flights: wrote %d rows (sampled/replicated) from %s", len(flights), path)
                 continue
             shutil.copyfile(path, staged / path.name)
             log.info("%s: copied %s (%d bytes)", name, path.name, path.stat().st_size)

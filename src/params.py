@@ -41,6 +41,9 @@ class IngestParams(_Section):
     #: 0 keeps every flight; N > 0 keeps a deterministic sample of N flights (tests).
     sample_flights: Annotated[int, Field(ge=0)] = 0
     sample_seed: Annotated[int, Field(ge=0)] = 0
+    #: Benchmarks only: stack N copies of the flights (distinct flight numbers) to
+    #: measure how the pipeline scales. 1 leaves the data as it is.
+    replicate: PositiveInt = 1
 
 
 class ValidateParams(_Section):
