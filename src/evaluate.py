@@ -102,11 +102,18 @@ def segment_metrics(frame: pd.DataFrame, scores: np.ndarray, columns: tuple[str,
     for column in columns:
         rows = {}
         for value, part in sorted(scored.groupby(column, sort=True), key=lambda item: -len(item[1])):
-            entry = {"rows": len(part), "late_rate": round(float(part[LABEL].mean()), 6),
-                     "mean_score": round(float(part["score"].mean()), 6)}
+            entry = {
+                "rows": len(part),
+                "late_rate": round(float(part[LABEL].mean()), 6),
+                "mean_score": round(float(part["score"].mean()), 6),
+            }
             if len(part) >= MIN_SEGMENT_ROWS:
-                entry.update({name: round(float(v), 6)
-                              for name, v in probability_metrics(part[LABEL], part["score"].to_numpy()).items()})
+                entry.update(
+                    {
+                        name: round(float(v), 6)
+                        for name, v in probability_metrics(part[LABEL], part["score"].to_numpy()).items()
+                    }
+                )
             rows[str(value)] = entry
         result[column] = rows
     return result
@@ -117,8 +124,13 @@ def feature_importance(model: Pipeline, frame: pd.DataFrame, params: EvaluatePar
     columns = list(model.feature_names_in_)
     sample = frame.sample(n=min(params.importance_rows, len(frame)), random_state=seed)
     result = permutation_importance(
-        model, sample[columns], sample[LABEL], scoring="roc_auc",
-        n_repeats=params.importance_repeats, random_state=seed, n_jobs=1,
+        model,
+        sample[columns],
+        sample[LABEL],
+        scoring="roc_auc",
+        n_repeats=params.importance_repeats,
+        random_state=seed,
+        n_jobs=1,
     )
     return pd.Series(result.importances_mean, index=columns).sort_values(ascending=False)
 
@@ -138,8 +150,12 @@ def confusion_figure(labels: pd.Series, scores: np.ndarray, threshold: float, ti
     """Confusion matrix of flagging at ``threshold``."""
     figure, axes = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay.from_predictions(
-        labels, (scores >= threshold).astype(int), display_labels=["on time", "late"],
-        ax=axes, colorbar=False, values_format="d",
+        labels,
+        (scores >= threshold).astype(int),
+        display_labels=["on time", "late"],
+        ax=axes,
+        colorbar=False,
+        values_format="d",
     )
     axes.set_title(f"{title} (threshold {threshold})")
     figure.tight_layout()
@@ -169,7 +185,9 @@ def main() -> None:
     settings = params.evaluate
     model = load_verified_model(args.model)
     columns = list(model.feature_names_in_)
-    splits = {name: pd.read_parquet(args.split_dir / f"{name}.parquet") for name in ("train", *EVALUATED_SPLITS)}
+    splits = {
+        name: pd.read_parquet(args.split_dir / f"{name}.parquet") for name in ("train", *EVALUATED_SPLITS)
+    }
     train_late_rate = float(splits["train"][LABEL].mean())
 
     with fixed_thread_count(params.train.n_threads):
@@ -186,19 +204,33 @@ def main() -> None:
                 live.log_metric(f"baseline/{name}/{metric}", value, plot=False)
             rounded = np.round(scores[name], CURVE_DECIMALS)
             for kind in ("roc", "precision_recall"):
-                live.log_sklearn_plot(kind, labels, rounded, name=f"{kind}/{name}.json", drop_intermediate=True)
-            live.log_sklearn_plot("calibration", labels, scores[name], name=f"calibration/{name}.json", n_bins=10)
-            log.info("%s: ROC AUC %.4f", name, roc_auc_score(labels, scores[name]) if labels.nunique() == 2 else float("nan"))
+                live.log_sklearn_plot(
+                    kind, labels, rounded, name=f"{kind}/{name}.json", drop_intermediate=True
+                )
+            live.log_sklearn_plot(
+                "calibration", labels, scores[name], name=f"calibration/{name}.json", n_bins=10
+            )
+            log.info(
+                "%s: ROC AUC %.4f",
+                name,
+                roc_auc_score(labels, scores[name]) if labels.nunique() == 2 else float("nan"),
+            )
         live.log_metric("threshold", settings.threshold, plot=False)
 
     plots = args.live_dir / "plots" / "images"
     for name in EVALUATED_SPLITS:
-        save_png(confusion_figure(splits[name][LABEL], scores[name], settings.threshold, name),
-                 plots / f"confusion_matrix_{name}.png")
+        save_png(
+            confusion_figure(splits[name][LABEL], scores[name], settings.threshold, name),
+            plots / f"confusion_matrix_{name}.png",
+        )
     save_png(importance_figure(importance), plots / "feature_importance.png")
-    write_json(segment_metrics(splits["test"], scores["test"], SEGMENT_COLUMNS), args.live_dir / "segments.json")
-    write_json({"importance": [{"feature": f, "roc_auc_drop": round(float(v), 6)} for f, v in importance.items()]},
-               args.live_dir / "feature_importance.json")
+    write_json(
+        segment_metrics(splits["test"], scores["test"], SEGMENT_COLUMNS), args.live_dir / "segments.json"
+    )
+    write_json(
+        {"importance": [{"feature": f, "roc_auc_drop": round(float(v), 6)} for f, v in importance.items()]},
+        args.live_dir / "feature_importance.json",
+    )
 
     with atomic_path(args.predictions_dir) as staged:
         staged.mkdir()

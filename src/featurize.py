@@ -33,8 +33,16 @@ FEATURE_GROUPS: dict[str, list[str]] = {
     "route": ["carrier", "origin", "dest", "distance"],
     "plane": ["plane_age", "seats", "engines", "engine", "plane_known"],
     "weather": [
-        "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust",
-        "precip", "pressure", "visib", "weather_known",
+        "temp",
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "wind_gust",
+        "precip",
+        "pressure",
+        "visib",
+        "weather_known",
     ],
 }
 CATEGORICAL_FEATURES = frozenset({"carrier", "origin", "dest", "engine"})
@@ -109,9 +117,7 @@ def route_features(flights: pd.DataFrame) -> pd.DataFrame:
 
 def plane_features(flights: pd.DataFrame, planes: pd.DataFrame) -> pd.DataFrame:
     """Attributes of the scheduled plane; missing where the tail number has no record."""
-    wanted = planes[["tailnum", "year", "seats", "engines", "engine"]].rename(
-        columns={"year": "built"}
-    )
+    wanted = planes[["tailnum", "year", "seats", "engines", "engine"]].rename(columns={"year": "built"})
     joined = flights[["tailnum", "year"]].merge(wanted, on="tailnum", how="left", validate="many_to_one")
     joined.index = flights.index
     return pd.DataFrame(
@@ -171,8 +177,7 @@ def main() -> None:
 
     params = load_params()
     tables = {
-        name: pd.read_parquet(args.typed_dir / f"{name}.parquet")
-        for name in ("flights", "planes", "weather")
+        name: pd.read_parquet(args.typed_dir / f"{name}.parquet") for name in ("flights", "planes", "weather")
     }
     features = build_features(tables, params.featurize)
     log.info(

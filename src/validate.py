@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from pandera.errors import SchemaErrors
 
 from src.params import ValidateParams, load_params
 from src.stage import PipelineError, atomic_path, run_stage, write_json
-from src.tables import TABLE_NAMES, find_table, read_table, write_parquet
+from src.tables import TABLE_NAMES, MissingTable, find_table, read_table, write_parquet
 
 log = logging.getLogger("pipeline")
 
@@ -44,8 +45,8 @@ def _text(nullable: bool = False) -> pa.Column:
     return pa.Column(str, nullable=nullable, coerce=True)
 
 
-_WHOLE = pa.Check(lambda s: (s % 1 == 0), element_wise=False, name="whole_number")
-_CLOCK = pa.Check(lambda s: (s % 100 < 60), element_wise=False, name="clock_time_hhmm")
+_WHOLE = pa.Check(lambda s: s % 1 == 0, element_wise=False, name="whole_number")
+_CLOCK = pa.Check(lambda s: s % 100 < 60, element_wise=False, name="clock_time_hhmm")
 
 SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "flights": pa.DataFrameSchema(
@@ -165,16 +166,33 @@ def _examples(values: pd.Series) -> str:
     return ", ".join(repr(value) for value in shown)
 
 
-def describe_failures(table: str, errors: SchemaErrors) -> list[str]:
-    """One line per failed (column, check): what failed, in how many rows, examples."""
+def describe_failures(table: str, frame: pd.DataFrame, errors: SchemaErrors) -> list[str]:
+    """One line per failed (column, check): what failed, in how many rows, examples.
+
+    A column that could not be converted to its type reports only that: the range
+    checks that fail on it as a consequence would be noise.
+    """
     cases = errors.failure_cases
+    uncoercible = set(cases.loc[cases["check"].str.startswith("coerce_dtype"), "column"])
     lines = []
+    key_rows = cases[cases["check"] == "multiple_fields_uniqueness"]["index"].dropna()
+    if len(key_rows):
+        key = SCHEMAS[table].unique
+        duplicated = frame.loc[sorted(set(key_rows.astype(int))), key]
+        examples = _examples(pd.Series(list(duplicated.itertuples(index=False, name=None))))
+        lines.append(f"{table}[{', '.join(key)}]: {len(duplicated)} row(s) share a key (e.g. {examples})")
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
+        if check == "multiple_fields_uniqueness":
+            continue
+        if column in uncoercible and not check.startswith("coerce_dtype"):
+            continue
+        if check == "column_in_dataframe":
+            missing = ", ".join(repr(name) for name in group["failure_case"])
+            lines.append(f"{table}: required column(s) {missing} missing")
+            continue
         rows = group["index"].dropna().nunique() or len(group)
-        column_name = table if pd.isna(column) or column == table else f"{table}.{column}"
-        lines.append(
-            f"{column_name}: {rows} row(s) fail {check} (e.g. {_examples(group['failure_case'])})"
-        )
+        where = table if pd.isna(column) or column == table else f"{table}.{column}"
+        lines.append(f"{where}: {rows} row(s) fail {check} (e.g. {_examples(group['failure_case'])})")
     return lines
 
 
@@ -185,10 +203,24 @@ def check_table(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         return SCHEMAS[table].validate(frame, lazy=True)
     except SchemaErrors as errors:
-        lines = describe_failures(table, errors)
+        lines = describe_failures(table, frame, errors)
         raise PipelineError(
             f"table '{table}' failed validation:\n" + "\n".join(f"  {line}" for line in lines)
         ) from None
+
+
+def check_tables(raw: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Validate every table, reporting the problems of all of them together."""
+    typed = {}
+    problems = [f"table '{name}' is missing" for name in TABLE_NAMES if name not in raw]
+    for name, frame in raw.items():
+        try:
+            typed[name] = check_table(name, frame)
+        except PipelineError as error:
+            problems.append(str(error))
+    if problems:
+        raise PipelineError("\n".join(problems))
+    return typed
 
 
 def null_fractions(frame: pd.DataFrame) -> dict[str, float]:
@@ -265,16 +297,14 @@ def enforce_limits(report: dict, limits: ValidateParams) -> None:
             f"validate.max_missing_weather_fraction={limits.max_missing_weather_fraction}"
         )
     if problems:
-        raise PipelineError(
-            "referential integrity failed:\n" + "\n".join(f"  {line}" for line in problems)
-        )
+        raise PipelineError("referential integrity failed:\n" + "\n".join(f"  {line}" for line in problems))
 
 
 def validate_tables(
     raw: dict[str, pd.DataFrame], limits: ValidateParams
 ) -> tuple[dict[str, pd.DataFrame], dict]:
     """Check every table and their references; return typed tables and the report."""
-    typed = {name: check_table(name, frame) for name, frame in raw.items()}
+    typed = check_tables(raw)
     report = {
         "tables": {
             name: {"rows": len(frame), "columns": frame.shape[1], "null_fraction": null_fractions(frame)}
@@ -302,9 +332,10 @@ def main() -> None:
     params = load_params()
     raw = {}
     for name in TABLE_NAMES:
-        path = find_table(args.raw_dir, name)
-        raw[name] = read_table(path)
-        log.info("read %s: %d rows", path, len(raw[name]))
+        with suppress(MissingTable):  # reported by validate_tables with the other problems
+            path = find_table(args.raw_dir, name)
+            raw[name] = read_table(path)
+            log.info("read %s: %d rows", path, len(raw[name]))
     try:
         typed, report = validate_tables(raw, params.validate_)
     except PipelineError as error:

@@ -1,0 +1,91 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.featurize import FEATURE_GROUPS
+from src.params import TrainParams
+from src.train import feature_columns, fit_model, learning_curve
+
+MODELS = ["hist_gradient_boosting", "logistic_regression"]
+
+
+def small_params(model: str, **extra) -> TrainParams:
+    return TrainParams.model_validate(
+        {
+            "model": model,
+            "seed": 7,
+            "hist_gradient_boosting": {"max_iter": 15, "min_samples_leaf": 5},
+            **extra,
+        }
+    )
+
+
+@pytest.fixture
+def flights() -> pd.DataFrame:
+    """400 synthetic flights where late flights leave in the evening and when it rains."""
+    rng = np.random.default_rng(0)
+    n = 400
+    columns = {column: rng.uniform(0, 10, n) for group in FEATURE_GROUPS.values() for column in group}
+    frame = pd.DataFrame(columns)
+    frame["carrier"] = rng.choice(["UA", "AA", "DL"], n)
+    frame["origin"] = rng.choice(["EWR", "JFK", "LGA"], n)
+    frame["dest"] = rng.choice(["ORD", "LAX", "ATL", "SFO"], n)
+    frame["engine"] = rng.choice(["Turbo-fan", "Turbo-jet", None], n)
+    frame["sched_dep_hour"] = rng.integers(5, 23, n)
+    frame["precip"] = rng.exponential(0.2, n)
+    risk = 0.2 * (frame["sched_dep_hour"] - 14) + 4 * frame["precip"]
+    frame["is_late"] = (risk + rng.normal(0, 1, n) > 0.5).astype("int8")
+    return frame
+
+
+def test_feature_groups_select_their_columns_in_order():
+    assert feature_columns(["weather", "route"]) == FEATURE_GROUPS["weather"] + FEATURE_GROUPS["route"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_unseen_categories_at_scoring_time_are_scored(flights, model):
+    fitted = fit_model(small_params(model), flights)
+    unseen = flights.head(5).assign(carrier="ZZ", dest="XXX", engine="Electric")
+    scores = fitted.predict_proba(unseen[list(fitted.feature_names_in_)])[:, 1]
+    assert np.all((scores > 0) & (scores < 1))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_models_learn_the_signal(flights, model):
+    from sklearn.metrics import roc_auc_score
+
+    fitted = fit_model(small_params(model), flights)
+    scores = fitted.predict_proba(flights[list(fitted.feature_names_in_)])[:, 1]
+    assert roc_auc_score(flights["is_late"], scores) > 0.75
+
+
+def test_feature_groups_limit_what_the_model_sees(flights):
+    fitted = fit_model(small_params("hist_gradient_boosting", feature_groups=["weather"]), flights)
+    assert list(fitted.feature_names_in_) == FEATURE_GROUPS["weather"]
+
+
+def test_thread_count_recorded_in_the_model_is_the_parameter(flights):
+    for n_threads in (1, 3):
+        fitted = fit_model(small_params("hist_gradient_boosting", n_threads=n_threads), flights)
+        assert fitted[-1]._bin_mapper.n_threads == n_threads
+
+
+def test_same_seed_gives_the_same_model_bytes(flights):
+    first = pickle.dumps(fit_model(small_params("hist_gradient_boosting"), flights), protocol=5)
+    second = pickle.dumps(fit_model(small_params("hist_gradient_boosting"), flights), protocol=5)
+    assert first == second
+
+
+def test_learning_curve_has_one_point_per_boosting_iteration(flights):
+    fitted = fit_model(small_params("hist_gradient_boosting"), flights)
+    curve = list(learning_curve(fitted, {"train": flights, "validation": flights.tail(100)}))
+    assert len(curve) == 15
+    assert curve[-1]["train"] < curve[0]["train"]  # boosting lowers training loss
+
+
+def test_learning_curve_of_a_linear_model_is_one_point(flights):
+    fitted = fit_model(small_params("logistic_regression"), flights)
+    curve = list(learning_curve(fitted, {"train": flights}))
+    assert len(curve) == 1 and curve[0]["train"] > 0
