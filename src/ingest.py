@@ -19,6 +19,7 @@ import pandas as pd
 from src.params import PACKAGED_SOURCE, load_params
 from src.stage import PipelineError, atomic_path, run_stage
 from src.tables import TABLE_NAMES, MissingTable, find_table, read_table, write_parquet
+from src.validate import check_raw_dir
 
 log = logging.getLogger("pipeline")
 
@@ -114,6 +115,11 @@ def main() -> None:
                 continue
             shutil.copyfile(path, staged / path.name)
             log.info("%s: copied %s (%d bytes)", name, path.name, path.stat().st_size)
+        # The validate stage's hard checks, run before data/raw is replaced: a drop
+        # that validate would reject never becomes a successful ingest, so dvc.lock
+        # keeps the last good state and no later stage is touched.
+        log.info("checking the drop with the validate stage's schemas")
+        check_raw_dir(staged, params.validate_, label=f"{source_dir} (nothing ingested)")
 
 
 if __name__ == "__main__":

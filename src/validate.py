@@ -318,6 +318,22 @@ def validate_tables(
     return typed, report
 
 
+def check_raw_dir(
+    raw_dir: Path, limits: ValidateParams, label: str | None = None
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Read and validate the tables in ``raw_dir``; errors start with ``label`` (default: the directory)."""
+    raw = {}
+    for name in TABLE_NAMES:
+        with suppress(MissingTable):  # reported by validate_tables with the other problems
+            path = find_table(raw_dir, name)
+            raw[name] = read_table(path)
+            log.info("read %s: %d rows", path.name, len(raw[name]))
+    try:
+        return validate_tables(raw, limits)
+    except PipelineError as error:
+        raise PipelineError(f"{label or raw_dir}: {error}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m src.validate",
@@ -330,16 +346,7 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    raw = {}
-    for name in TABLE_NAMES:
-        with suppress(MissingTable):  # reported by validate_tables with the other problems
-            path = find_table(args.raw_dir, name)
-            raw[name] = read_table(path)
-            log.info("read %s: %d rows", path, len(raw[name]))
-    try:
-        typed, report = validate_tables(raw, params.validate_)
-    except PipelineError as error:
-        raise PipelineError(f"{args.raw_dir}: {error}") from None
+    typed, report = check_raw_dir(args.raw_dir, params.validate_)
 
     for name, finding in report["references"].items():
         if finding["fraction"]:
