@@ -95,28 +95,27 @@ def baseline_metrics(labels: pd.Series, train_late_rate: float) -> dict[str, flo
     return {name: round(float(value), 6) for name, value in metrics.items()}
 
 
-def segment_metrics(frame: pd.DataFrame, scores: np.ndarray, columns: tuple[str, ...]) -> dict:
-    """Per-value metrics for each segment column, largest segments first."""
+def segment_metrics(frame: pd.DataFrame, scores: np.ndarray, columns: tuple[str, ...]) -> list[dict]:
+    """One record per value of each segment column, largest segments first.
+
+    Records (not nested mappings) so that DVC can plot them: ROC AUC by segment.
+    Segments too small for stable metrics keep their counts only.
+    """
     scored = frame.assign(score=scores)
-    result = {}
+    records = []
     for column in columns:
-        rows = {}
         for value, part in sorted(scored.groupby(column, sort=True), key=lambda item: -len(item[1])):
-            entry = {
+            record = {
+                "segment": f"{column}={value}",
                 "rows": len(part),
                 "late_rate": round(float(part[LABEL].mean()), 6),
                 "mean_score": round(float(part["score"].mean()), 6),
             }
             if len(part) >= MIN_SEGMENT_ROWS:
-                entry.update(
-                    {
-                        name: round(float(v), 6)
-                        for name, v in probability_metrics(part[LABEL], part["score"].to_numpy()).items()
-                    }
-                )
-            rows[str(value)] = entry
-        result[column] = rows
-    return result
+                metrics = probability_metrics(part[LABEL], part["score"].to_numpy())
+                record.update({name: round(float(value), 6) for name, value in metrics.items()})
+            records.append(record)
+    return records
 
 
 def feature_importance(model: Pipeline, frame: pd.DataFrame, params: EvaluateParams, seed: int) -> pd.Series:
@@ -225,7 +224,8 @@ def main() -> None:
         )
     save_png(importance_figure(importance), plots / "feature_importance.png")
     write_json(
-        segment_metrics(splits["test"], scores["test"], SEGMENT_COLUMNS), args.live_dir / "segments.json"
+        {"test": segment_metrics(splits["test"], scores["test"], SEGMENT_COLUMNS)},
+        args.live_dir / "segments.json",
     )
     write_json(
         {"importance": [{"feature": f, "roc_auc_drop": round(float(v), 6)} for f, v in importance.items()]},

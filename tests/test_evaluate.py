@@ -37,7 +37,8 @@ def test_single_class_split_skips_ranking_metrics_instead_of_failing():
 def test_segments_report_each_value_and_skip_metrics_for_tiny_ones():
     frame = pd.DataFrame({"carrier": ["UA"] * 150 + ["AA"] * 3, "is_late": [0, 1] * 75 + [1, 1, 0]})
     scores = np.r_[np.tile([0.2, 0.7], 75), [0.5, 0.5, 0.5]]
-    segments = segment_metrics(frame, scores, ("carrier",))["carrier"]
-    assert list(segments) == ["UA", "AA"]  # largest first
-    assert segments["UA"]["roc_auc"] == 1.0 and segments["UA"]["rows"] == 150
-    assert "roc_auc" not in segments["AA"] and segments["AA"]["late_rate"] == pytest.approx(2 / 3, abs=1e-6)
+    records = segment_metrics(frame, scores, ("carrier",))
+    assert [record["segment"] for record in records] == ["carrier=UA", "carrier=AA"]  # largest first
+    united, american = records
+    assert united["roc_auc"] == 1.0 and united["rows"] == 150
+    assert "roc_auc" not in american and american["late_rate"] == pytest.approx(2 / 3, abs=1e-6)
