@@ -1,0 +1,111 @@
+"""The GitHub workflows pass zizmor and the workflow schema, and keep the security rules."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import REPO_ROOT, VENV_BIN, command_env
+
+WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yaml"))
+PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+\s*$")
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def triggers(workflow: dict) -> dict:
+    # YAML 1.1 reads the key `on` as True.
+    on = workflow.get("on", workflow.get(True))
+    return on if isinstance(on, dict) else {name: None for name in ([on] if isinstance(on, str) else on)}
+
+
+def steps(workflow: dict):
+    for job_name, job in workflow["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_name, job, step
+
+
+def test_the_expected_workflows_exist():
+    assert {path.name for path in WORKFLOWS} >= {"ci.yaml", "cml.yaml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_zizmor_finds_nothing(path: Path):
+    result = subprocess.run(
+        [str(VENV_BIN / "zizmor"), "--offline", "--no-progress", str(path)],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_workflow_matches_the_github_workflow_schema(path: Path):
+    result = subprocess.run(
+        [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        env=command_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_security_rules(path: Path):
+    text, workflow = path.read_text(), load(path)
+    assert not {"pull_request_target", "workflow_run"} & set(triggers(workflow))
+    assert workflow["permissions"] == {}, "no workflow-wide token permissions: each job states its own"
+    for line in text.splitlines():
+        if re.match(r"^\s*(-\s+)?uses:", line):
+            assert PINNED.match(line), f"not pinned to a full commit SHA with its version: {line.strip()}"
+    for job_name, job, step in steps(workflow):
+        permissions = job.get("permissions")
+        assert isinstance(permissions, dict), f"{job_name}: no permissions block"
+        if "run" in step:
+            assert "${{" not in step["run"], f"{step.get('name')}: expressions belong in env:, not run:"
+        uses = step.get("uses", "")
+        if uses.startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+        if uses.startswith("aws-actions/configure-aws-credentials@"):
+            assert set(step["with"]) == {"role-to-assume", "aws-region"}, "OIDC role only, no stored keys"
+            assert step["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    assert "secrets." not in text, "no stored secrets: OIDC for AWS, the job token for comments"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_write_permissions_only_where_they_are_used(path: Path):
+    for job_name, job in load(path)["jobs"].items():
+        job_steps = job.get("steps", [])
+        runs = "\n".join(step.get("run", "") for step in job_steps)
+        uses = [step.get("uses", "") for step in job_steps]
+        permissions = job["permissions"]
+        assert (permissions.get("pull-requests") == "write") == ("cml comment" in runs), job_name
+        reaches_aws = any(use.startswith("aws-actions/configure-aws-credentials@") for use in uses)
+        assert (permissions.get("id-token") == "write") == reaches_aws, job_name
+        assert permissions.get("contents") == "read", job_name
+        assert set(permissions) <= {"contents", "pull-requests", "id-token"}, job_name
+
+
+def test_cml_workflow_runs_on_pull_requests_only_and_posts_one_sticky_comment():
+    workflow = load(REPO_ROOT / ".github" / "workflows" / "cml.yaml")
+    assert set(triggers(workflow)) == {"pull_request"}
+    job_steps = [step for _, _, step in steps(workflow)]
+    runs = "\n".join(step.get("run", "") for step in job_steps)
+    assert "cml comment update" in runs
+    assert not re.search(r"cml (publish|send-comment|comment create)|cml-send-comment|--show-md", runs)
+    setup_cml = next(step for step in job_steps if step.get("uses", "").startswith("iterative/setup-cml@"))
+    assert setup_cml["with"]["vega"] is False
+    checkout = next(step for step in job_steps if step.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0, "comparing with the base needs its history"
+    names = [step["name"] for step in job_steps]
+    assert names.index("Post the report as the pull-request comment") < names.index("Gate"), (
+        "the gate fails the job only after the comment is posted"
+    )
