@@ -35,9 +35,23 @@ def push_run_outputs(project: Path, remote: str | None, jobs: int | None) -> tup
 
     with Repo(str(project)) as repo:
         records = run_records(Path(repo.stage_cache.cache_dir))
-        used = repo.stage_cache.get_used_objs(records)
-        objects = set().union(*used.values()) if used else set()
-        log.info("%d run records name %d objects", len(records), len(objects))
+        objects, incomplete = set(), 0
+        for record in records:
+            # A record pulled from the remote may name outputs this clone never
+            # downloaded (`dvc repro --pull --allow-missing` skips unchanged stages):
+            # those are in the remote already, or not ours to send.
+            try:
+                used = repo.stage_cache.get_used_objs([record])
+            except (OSError, DvcException):
+                incomplete += 1
+                continue
+            objects.update(*used.values())
+        log.info(
+            "%d run records name %d objects (%d records skipped: outputs not in the local cache)",
+            len(records),
+            len(objects),
+            incomplete,
+        )
         if not objects:
             return len(records), 0, 0
         try:
