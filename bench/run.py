@@ -1,0 +1,425 @@
+"""``python -m bench.run``: measure what the pipeline costs and write BENCHMARKS.md.
+
+Every measurement runs in a fresh copy of the working tree in a temporary directory
+(``tests.support.copy_project``), never in the checkout itself. A fresh copy has no
+data and an empty DVC cache, so its ``dvc repro`` rebuilds everything. The phases:
+
+1. full ``dvc repro`` on the real data (each run in its own fresh copy);
+2. the same stage commands run directly, one after the other (DVC's overhead);
+3. no-op ``dvc repro`` against ``dvc status`` and ``dvc --version``;
+4. an incremental re-run after a training-parameter change;
+5. scaling: the pipeline on the flights replicated ``ingest.replicate`` times;
+6. the sweep and the ``dvc pull`` benchmarks, when their scripts exist.
+
+Raw results go to ``bench-results/results.json`` (``--report-only`` re-renders them),
+command logs to ``bench-results/logs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from bench.machine import describe_machine
+from bench.measure import CommandFailed, Measurement, run_measured
+from bench.report import write_report
+from bench.stats import format_seconds, stage_durations, stages_run
+from tests.support import REPO_ROOT, command_env, copy_project, read_params, set_params
+
+RESULTS_DIR = REPO_ROOT / "bench-results"
+FLIGHTS_1X = 336_776
+#: The training parameter changed for the incremental run. Regularisation, not the
+#: iteration count, so the re-run does the same amount of work as the full run's train.
+INCREMENTAL_PARAM = "train.hist_gradient_boosting.l2_regularization"
+EXTERNAL_TIMEOUT_SECONDS = {"pull": 15 * 60, "sweep": 20 * 60}
+
+
+def external_benchmarks(runs: int) -> list[tuple[str, str, list[str]]]:
+    """The other benchmark scripts: name, path, arguments (``--json OUT`` is added)."""
+    return [
+        ("sweep", "bench/sweep_bench.py", []),
+        ("pull", "bench/pull_vs_boto3.py", ["--runs", str(runs)]),
+    ]
+
+
+class Progress:
+    """Timestamped progress lines on stderr, so a long benchmark shows where it is."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def say(self, message: str) -> None:
+        minutes, seconds = divmod(int(self.elapsed), 60)
+        print(f"[bench {minutes:3d}:{seconds:02d}] {message}", file=sys.stderr, flush=True)
+
+
+def stage_commands(project: Path) -> dict[str, str]:
+    """Each stage's ``cmd`` from dvc.yaml, in file order."""
+    stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    return {name: stage["cmd"] for name, stage in stages.items()}
+
+
+def stage_outputs(project: Path) -> dict[str, list[str]]:
+    """Paths each stage writes (outs, metrics, plots) according to dvc.yaml."""
+    stages = yaml.safe_load((project / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    outputs = {}
+    for name, stage in stages.items():
+        entries = [entry for kind in ("outs", "metrics", "plots") for entry in stage.get(kind, [])]
+        outputs[name] = [next(iter(entry)) if isinstance(entry, dict) else entry for entry in entries]
+    return outputs
+
+
+def remove_paths(project: Path, paths: list[str]) -> None:
+    for path in paths:
+        target = project / path
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def record(measurement: Measurement, with_stages: bool = False) -> dict:
+    """A JSON-ready measurement; the raw timeline is replaced by per-stage seconds."""
+    data = asdict(measurement)
+    timeline = data.pop("timeline")
+    if with_stages:
+        data["stage_s"] = stage_durations(timeline, measurement.wall_s)
+        data["stages_run"] = stages_run(timeline)
+    data["cpu_s"] = measurement.cpu_s
+    return data
+
+
+class Bench:
+    """The phases of the benchmark, sharing the environment, work directory and progress."""
+
+    def __init__(self, work: Path, runs: int, progress: Progress, sample_flights: int = 0) -> None:
+        self.work = work
+        self.sample_flights = sample_flights
+        self.runs = runs
+        self.progress = progress
+        # Unbuffered, so DVC's "Running stage" lines arrive when they are printed.
+        self.env = command_env(PYTHONUNBUFFERED="1")
+        self.stage_cmds = stage_commands(REPO_ROOT)
+        self.copies = 0
+
+    def fresh_project(self, **params: object) -> Path:
+        self.copies += 1
+        project = copy_project(self.work / f"copy-{self.copies}" / "project")
+        if self.sample_flights:
+            params = {"ingest.sample_flights": self.sample_flights, **params}
+        if params:
+            set_params(project, **params)
+        return project
+
+    def dvc(self, project: Path, *args: str, log: str, stages: bool = False) -> Measurement:
+        return run_measured(
+            ["dvc", *args],
+            project,
+            self.env,
+            stage_cmds=self.stage_cmds if stages else None,
+            log_path=RESULTS_DIR / "logs" / f"{log}.log",
+        )
+
+    def full_repro(self, replicate: int, run: int, keep: bool = False) -> tuple[dict, Path | None]:
+        """``dvc repro`` of everything in a fresh copy; the copy is deleted unless ``keep``."""
+        project = self.fresh_project(**({"ingest.replicate": replicate} if replicate > 1 else {}))
+        measurement = self.dvc(project, "repro", log=f"repro-{replicate}x-{run}", stages=True)
+        if keep:
+            return record(measurement, with_stages=True), project
+        shutil.rmtree(project.parent)
+        return record(measurement, with_stages=True), None
+
+    def direct(self, project: Path, order: list[str], run: int) -> dict:
+        """Each stage's command run directly, in DVC's order, outputs removed first as DVC does."""
+        outputs = stage_outputs(project)
+        stages = {}
+        for stage in order:
+            remove_paths(project, outputs[stage])
+            measurement = run_measured(
+                ["/bin/sh", "-c", self.stage_cmds[stage]],
+                project,
+                self.env,
+                log_path=RESULTS_DIR / "logs" / f"direct-{stage}-{run}.log",
+            )
+            stages[stage] = record(measurement)
+        return {
+            "stages": stages,
+            "wall_s": sum(stage["wall_s"] for stage in stages.values()),
+            "cpu_s": sum(stage["cpu_s"] for stage in stages.values()),
+            "peak_rss_bytes": max(stage["peak_rss_bytes"] for stage in stages.values()),
+        }
+
+    def noop(self, project: Path) -> dict:
+        """No-op ``dvc repro``, ``dvc status`` and ``dvc --version`` in an up-to-date project."""
+        # The direct runs rewrote the outputs (same bytes, new timestamps): the first
+        # repro re-hashes them. Not timed; it also shows whether anything would re-run.
+        warm = self.dvc(project, "repro", log="noop-warmup", stages=True)
+        rerun = stages_run(warm.timeline)
+        results: dict[str, object] = {"rerun_after_direct": rerun}
+        for name, args in (("version", ["--version"]), ("status", ["status"]), ("repro", ["repro"])):
+            self.dvc(project, *args, log=f"noop-{name}-warmup")
+            results[name] = [
+                record(self.dvc(project, *args, log=f"noop-{name}-{run}")) for run in range(self.runs)
+            ]
+        return results
+
+    def incremental(self, project: Path) -> dict:
+        """Re-runs after changing one training parameter, a new value each run."""
+        base = read_params(project)
+        for part in INCREMENTAL_PARAM.split("."):
+            base = base[part]
+        runs = []
+        for run in range(self.runs):
+            value = round(float(base) + 0.5 * (run + 1), 6)
+            set_params(project, **{INCREMENTAL_PARAM: value})
+            measurement = self.dvc(project, "repro", log=f"incremental-{run}", stages=True)
+            runs.append({**record(measurement, with_stages=True), "value": value})
+        return {"param": INCREMENTAL_PARAM, "from": base, "runs": runs}
+
+    def external(self, name: str, script: str, args: list[str]) -> dict:
+        """Run another helper's benchmark script; describe why when it cannot be measured."""
+        path = REPO_ROOT / script
+        if not path.is_file():
+            return {"status": "not measured", "reason": f"{script} does not exist"}
+        out = RESULTS_DIR / f"{name}.json"
+        out.unlink(missing_ok=True)
+        command = [sys.executable, script, *args, "--json", str(out.relative_to(REPO_ROOT))]
+        log = RESULTS_DIR / "logs" / f"{name}.log"
+        started = time.perf_counter()
+        # Its own process group, so a timeout can end everything it started.
+        with open(log, "w", encoding="utf-8") as handle:
+            process = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                returncode = process.wait(timeout=EXTERNAL_TIMEOUT_SECONDS[name])
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait()
+                limit = format_seconds(EXTERNAL_TIMEOUT_SECONDS[name])
+                return {"status": "not measured", "reason": f"`{' '.join(command[1:])}` took over {limit}"}
+        wall = time.perf_counter() - started
+        if returncode != 0 or not out.is_file():
+            tail = log.read_text(encoding="utf-8").strip().splitlines()[-3:]
+            return {
+                "status": "not measured",
+                "reason": f"`{' '.join(command[1:])}` exited {returncode}: " + " / ".join(tail),
+            }
+        return {
+            "status": "measured",
+            "command": " ".join(command[1:]),
+            "wall_s": wall,
+            "data": json.loads(out.read_text()),
+        }
+
+
+#: What the other scripts cost, in full runs at 1x (measured once, roughly): the sweep
+#: runs 8 experiments in parallel and then one after another; the pull benchmark runs the
+#: pipeline twice besides its downloads.
+EXTERNAL_COST_IN_FULL_RUNS = {"sweep": 9.0, "pull": 2.0}
+
+
+def estimate_seconds(
+    full_s: float, runs: int, scaling_runs: int, factors: list[int], externals: list[str]
+) -> float:
+    """Rough duration of everything after the first full run, from that run's wall time.
+
+    Assumes time linear in data size (an upper bound: fixed costs do not grow), a
+    direct run as long as a full one, an incremental run half as long.
+    """
+    remaining_full = (runs - 1) * full_s
+    direct = runs * full_s
+    noop = (3 * runs + 4) * 4.0 + full_s * 0.1
+    incremental = runs * 0.5 * full_s
+    scaling = sum(factor * full_s * scaling_runs for factor in factors if factor > 1)
+    external = sum(EXTERNAL_COST_IN_FULL_RUNS.get(name, 0.0) * full_s for name in externals)
+    return remaining_full + direct + noop + incremental + scaling + external
+
+
+def measure(args: argparse.Namespace, progress: Progress) -> dict:
+    results: dict = {
+        "mode": "quick" if args.quick else "full",
+        "runs": args.runs,
+        "scaling_runs": args.scaling_runs,
+        "factors": args.factors,
+        "flights_1x": args.sample_flights or FLIGHTS_1X,
+        "sample_flights": args.sample_flights,
+        "started": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": list(os.getloadavg()),
+        "machine": describe_machine(REPO_ROOT),
+    }
+    work = Path(tempfile.mkdtemp(prefix="bench-", dir=args.work_dir))
+    bench = Bench(work, args.runs, progress, args.sample_flights)
+    data = f"a sample of {args.sample_flights} flights" if args.sample_flights else "the real data"
+    try:
+        progress.say(
+            f"phase 1-2/6: full dvc repro on {data}, then the same stage commands run directly; "
+            f"{args.runs} pair(s), each in a fresh copy"
+        )
+        # Pairs, not all repros then all direct runs: a change in the machine's load
+        # then hits both sides of the overhead ratio alike.
+        full, direct, kept = [], [], None
+        for run in range(args.runs):
+            measurement, kept = bench.full_repro(1, run, keep=True)
+            full.append(measurement)
+            progress.say(f"  run {run + 1}: dvc repro {format_seconds(measurement['wall_s'])}")
+            if run == 0:
+                externals = [name for name, *_ in external_benchmarks(args.runs) if name not in args.skip]
+                estimate = estimate_seconds(
+                    measurement["wall_s"], args.runs, args.scaling_runs, args.factors, externals
+                )
+                progress.say(
+                    f"  estimate for the rest: ~{format_seconds(estimate)} (assuming time linear in data)"
+                )
+            direct.append(bench.direct(kept, measurement["stages_run"], run))
+            progress.say(f"  run {run + 1}: stage commands directly {format_seconds(direct[-1]['wall_s'])}")
+            if run < args.runs - 1:
+                shutil.rmtree(kept.parent)
+        results["full"] = full
+        results["direct"] = direct
+        results["stage_order"] = full[-1]["stages_run"]
+
+        progress.say("phase 3/6: no-op dvc repro, dvc status, dvc --version")
+        results["noop"] = bench.noop(kept)
+
+        progress.say(f"phase 4/6: incremental re-run after changing {INCREMENTAL_PARAM}")
+        results["incremental"] = bench.incremental(kept)
+        shutil.rmtree(kept.parent)
+
+        scaling: dict[str, list[dict]] = {"1": full}
+        for factor in (factor for factor in args.factors if factor != 1):
+            progress.say(f"phase 5/6: scaling, replicate {factor}x, {args.scaling_runs} run(s)")
+            scaling[str(factor)] = []
+            for run in range(args.scaling_runs):
+                measurement, _ = bench.full_repro(factor, run)
+                scaling[str(factor)].append(measurement)
+                progress.say(f"  run {run + 1}: {format_seconds(measurement['wall_s'])}")
+        results["scaling"] = scaling
+
+        progress.say("phase 6/6: the pull and sweep benchmarks")
+        # Smoke runs on a sample pass the sample on: the external scripts accept it too.
+        sample = ["--sample-flights", str(args.sample_flights)] if args.sample_flights else []
+        results["external"] = {
+            name: bench.external(name, script, script_args + sample)
+            if name not in args.skip
+            else {"status": "not measured", "reason": args.skip[name]}
+            for name, script, script_args in external_benchmarks(args.runs)
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["load_after"] = list(os.getloadavg())
+    results["duration_s"] = progress.elapsed
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description="Measure the pipeline's time, memory, DVC overhead and scaling; write a Markdown report.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1x only, one run each, no sweep or pull benchmark"
+    )
+    parser.add_argument(
+        "--externals", action="store_true", help="with --quick: run the sweep and pull benchmarks"
+    )
+    parser.add_argument("--runs", type=int, help="runs per timing at 1x (default 3; 1 with --quick)")
+    parser.add_argument("--scaling-runs", type=int, help="runs per replicated size (default 1)")
+    parser.add_argument(
+        "--factors", help="replication factors, comma-separated (default 1,4,16; 1 with --quick)"
+    )
+    parser.add_argument(
+        "--sample-flights",
+        type=int,
+        default=0,
+        help="smoke-test the harness on a sample of N flights (not a benchmark)",
+    )
+    parser.add_argument(
+        "--skip", action="append", choices=("pull", "sweep"), default=[], help="leave one out"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("BENCHMARKS.md"), help="the report (default BENCHMARKS.md)"
+    )
+    parser.add_argument(
+        "--plot", type=Path, help="the scaling PNG (default bench/scaling.png beside --out's root)"
+    )
+    parser.add_argument("--work-dir", type=Path, help="where the temporary copies go (default: system temp)")
+    parser.add_argument("--report-only", action="store_true", help="re-render --results without measuring")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="raw results JSON (default bench-results/results.json, or results-quick.json)",
+    )
+    args = parser.parse_args(argv)
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
+    if args.results is None:
+        args.results = RESULTS_DIR / ("results-quick.json" if args.quick else "results.json")
+    if args.scaling_runs is None:
+        args.scaling_runs = 1
+    if args.runs < 1 or args.scaling_runs < 1:
+        parser.error("--runs and --scaling-runs must be at least 1")
+    factors = args.factors or ("1" if args.quick else "1,4,16")
+    try:
+        args.factors = sorted({int(factor) for factor in factors.split(",")})
+    except ValueError:
+        parser.error(f"--factors: expected integers like 1,4,16, got {factors!r}")
+    if 1 not in args.factors or min(args.factors) < 1:
+        parser.error("--factors must include 1 (the full runs) and be positive")
+    args.skip = {name: "skipped (--skip)" for name in args.skip}
+    if args.quick and not args.externals:
+        for name in ("sweep", "pull"):
+            args.skip.setdefault(
+                name,
+                "skipped by --quick: it runs the pipeline itself, several minutes (`make bench` runs it)",
+            )
+    if args.plot is None:
+        # The committed report's picture lives in bench/; any other report's beside it.
+        beside = args.out.parent / f"{args.out.stem}-scaling.png"
+        args.plot = REPO_ROOT / "bench" / "scaling.png" if args.out.resolve().parent == REPO_ROOT else beside
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    progress = Progress()
+    if args.report_only:
+        results = json.loads(args.results.read_text(encoding="utf-8"))
+    else:
+        RESULTS_DIR.mkdir(exist_ok=True)
+        shutil.rmtree(RESULTS_DIR / "logs", ignore_errors=True)  # no stale logs from an earlier run
+        (RESULTS_DIR / "logs").mkdir()
+        try:
+            results = measure(args, progress)
+        except CommandFailed as error:
+            sys.exit(f"benchmark stopped: {error}")
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        progress.say(f"raw results in {args.results}")
+    write_report(results, args.out, args.plot)
+    progress.say(f"wrote {args.out} and {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
