@@ -39,7 +39,7 @@ from sklearn.pipeline import Pipeline  # noqa: E402
 
 from src.model_store import load_verified_model  # noqa: E402
 from src.params import EvaluateParams, load_params  # noqa: E402
-from src.stage import atomic_path, run_stage, write_json  # noqa: E402
+from src.stage import atomic_path, run_stage, write_json, write_png  # noqa: E402
 from src.tables import write_parquet  # noqa: E402
 from src.train import LABEL, fixed_thread_count  # noqa: E402
 
@@ -48,7 +48,6 @@ log = logging.getLogger("pipeline")
 EVALUATED_SPLITS = ("validation", "test")
 SEGMENT_COLUMNS = ("carrier", "origin")
 MIN_SEGMENT_ROWS = 100  # smaller segments are listed without metrics: too noisy
-PNG_METADATA = {"Software": None}  # no version string in the image bytes
 #: Curve data is computed on scores rounded to this many decimals: at most 101
 #: thresholds, so the files stay small enough for git with no visible change.
 CURVE_DECIMALS = 2
@@ -161,13 +160,6 @@ def confusion_figure(labels: pd.Series, scores: np.ndarray, threshold: float, ti
     return figure
 
 
-def save_png(figure: plt.Figure, path: Path) -> None:
-    """Write ``figure`` as a PNG with no version or date inside."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=100, metadata=PNG_METADATA)
-    plt.close(figure)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m src.evaluate",
@@ -218,11 +210,11 @@ def main() -> None:
 
     plots = args.live_dir / "plots" / "images"
     for name in EVALUATED_SPLITS:
-        save_png(
+        write_png(
             confusion_figure(splits[name][LABEL], scores[name], settings.threshold, name),
             plots / f"confusion_matrix_{name}.png",
         )
-    save_png(importance_figure(importance), plots / "feature_importance.png")
+    write_png(importance_figure(importance), plots / "feature_importance.png")
     write_json(
         {"test": segment_metrics(splits["test"], scores["test"], SEGMENT_COLUMNS)},
         args.live_dir / "segments.json",

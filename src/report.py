@@ -39,7 +39,7 @@ import yaml  # noqa: E402
 
 from src.compare import Assessment, Verdict, assess, metric_verdict, pair_predictions  # noqa: E402
 from src.params import GateParams, load_params  # noqa: E402
-from src.stage import PipelineError, atomic_path, run_stage  # noqa: E402
+from src.stage import PipelineError, atomic_path, run_stage, write_png  # noqa: E402
 
 log = logging.getLogger("pipeline")
 
@@ -56,7 +56,6 @@ DEFAULT_IMAGES = "confusion_matrix_*.png"
 TABLE_SPLITS = ("validation", "test")
 PRIMARY_SPLIT = "test"
 WORKSPACE = "workspace"  # what dvc calls the working tree in diffs
-PNG_METADATA = {"Software": None}  # no version string in the image bytes
 DETAILS_LIMIT = 40_000  # characters of `dvc metrics diff --md` kept (comments max out at 65,536)
 VALIDATION_ROWS_SHOWN = 20
 
@@ -333,12 +332,6 @@ def curve_figure(curves: Curves, base: str) -> plt.Figure:
         panel.legend(loc="best", fontsize="small")
     figure.tight_layout()
     return figure
-
-
-def save_png(figure: plt.Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=80, metadata=PNG_METADATA)
-    plt.close(figure)
 
 
 # --- the Markdown (pure) -------------------------------------------------------------------
@@ -683,7 +676,7 @@ def draw_pictures(
             if found is None:
                 log.warning("no plot named %r in dvc plots diff: not drawn", plot_id)
                 continue
-            save_png(curve_figure(found, base), directory / file_name)
+            write_png(curve_figure(found, base), directory / file_name, dpi=80)
             facts.curve_images.append((found.title, file_name))
         for plot_id, by_revision in image_plots(plots, images).items():
             name = Path(plot_id).stem

@@ -62,6 +62,19 @@ def atomic_path(target: Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def write_png(figure: Any, path: Path, dpi: int = 100) -> None:
+    """Write a matplotlib figure as PNG, atomically, and close it.
+
+    Without matplotlib's version string (its only varying metadata), so the bytes
+    depend on the picture alone.
+    """
+    import matplotlib.pyplot as plt  # here, so stages without pictures never load it
+
+    with atomic_path(Path(path)) as staged:
+        figure.savefig(staged, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(figure)
+
+
 def dump_json(data: Any) -> str:
     """Serialise ``data`` the same way every time: sorted keys, fixed indent."""
     return json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
