@@ -761,13 +761,14 @@ def compare(params: Params, top: int, plots_dir: Path | None) -> None:
 
 def interrupted(state: SweepState | None) -> None:
     """Ctrl-C: stop the workers, keep the queue, and say how to go on."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the clean-up below must not be cut short
+    if state is None or not state.runs:
+        log.warning("interrupted before anything was queued")
+        sys.exit(130)
     log.warning("interrupted: asking the queue workers to stop after their current experiment")
     _run(["dvc", "queue", "stop"], check=False)
-    pending = ""
-    if state is not None:
-        save_state(state)
-        pending = f" ({len(state.current())} experiment(s) in this sweep)"
+    save_state(state)
+    pending = f" ({len(state.current())} experiment(s) in this sweep)"
     log.warning(
         "the workspace and dvc.lock are untouched; queued experiments stay queued%s.\n"
         "  see where it stands:  dvc queue status\n"
