@@ -4,7 +4,7 @@ Two families: histogram gradient boosting (categoricals ordinal-encoded and spli
 natively) and logistic regression (one-hot categoricals, imputed and scaled numbers).
 Unseen categories at scoring time are treated as missing or all-zero, never an error.
 The learning curve (log loss on train and validation per boosting iteration) is
-logged with dvclive; the model is saved as a pickle (see ``src/model_store.py``).
+recorded by the booster while it fits and logged with dvclive; the model is saved as a pickle (see ``src/model_store.py``).
 """
 
 from __future__ import annotations
@@ -72,7 +72,13 @@ def build_model(params: TrainParams, columns: list[str]) -> Pipeline:
             min_samples_leaf=hgb.min_samples_leaf,
             l2_regularization=hgb.l2_regularization,
             categorical_features=categorical or None,
-            early_stopping=False,  # its random hold-out would ignore the time split
+            # The booster scores every iteration on the validation period it is given
+            # (never a random hold-out, which would ignore the time split): that is the
+            # learning curve, at no extra cost. Patience of max_iter means it never stops early.
+            early_stopping=True,
+            scoring="loss",
+            validation_fraction=None,
+            n_iter_no_change=hgb.max_iter,
             random_state=params.seed,
         )
         return Pipeline([("encode", encode), ("classify", classifier)])
@@ -112,32 +118,50 @@ def fixed_thread_count(n_threads: int) -> Iterator[None]:
             os.environ["OMP_NUM_THREADS"] = previous
 
 
-def fit_model(params: TrainParams, train: pd.DataFrame) -> Pipeline:
-    """Fit the configured model on the training split."""
+def fit_model(params: TrainParams, train: pd.DataFrame, validation: pd.DataFrame) -> Pipeline:
+    """Fit the configured model on the training split.
+
+    A boosting model also records its log loss on ``train`` and ``validation`` after
+    every iteration (see ``learning_curve``); the fitted trees do not depend on ``validation``.
+    """
     columns = feature_columns(params.feature_groups)
     model = build_model(params, columns)
     with fixed_thread_count(params.n_threads):
-        model.fit(train[columns], train[LABEL])
+        if isinstance(model[-1], HistGradientBoostingClassifier):
+            # Fitted step by step because the booster needs the encoded validation set.
+            encode, classifier = model[:-1], model[-1]
+            classifier.fit(
+                encode.fit_transform(train[columns], train[LABEL]),
+                train[LABEL],
+                X_val=encode.transform(validation[columns]),
+                y_val=validation[LABEL],
+            )
+        else:
+            model.fit(train[columns], train[LABEL])
     return model
 
 
 def learning_curve(model: Pipeline, splits: dict[str, pd.DataFrame]) -> Iterator[dict[str, float]]:
-    """Log loss per split after each boosting iteration (one point for linear models)."""
+    """Log loss on train and validation after each boosting iteration.
+
+    A boosting model reports the losses it recorded while fitting (``fit_model``), so
+    ``splits`` must be the ones it was fitted with; a linear model gets one point,
+    computed on ``splits``.
+    """
     classifier = model[-1]
-    columns = list(model.feature_names_in_)
-    if not hasattr(classifier, "staged_predict_proba"):
-        yield {
-            name: log_loss(part[LABEL], model.predict_proba(part[columns])[:, 1], labels=[0, 1])
-            for name, part in splits.items()
-        }
+    if isinstance(classifier, HistGradientBoostingClassifier):
+        # Index 0 is the constant starting prediction, before the first tree; the
+        # booster stores scores, which are negative losses.
+        for train_score, validation_score in zip(
+            classifier.train_score_[1:], classifier.validation_score_[1:], strict=True
+        ):
+            yield {"train": -float(train_score), "validation": -float(validation_score)}
         return
-    encoded = {name: model[:-1].transform(part[columns]) for name, part in splits.items()}
-    stages = {name: classifier.staged_predict_proba(frame) for name, frame in encoded.items()}
-    for probabilities in zip(*stages.values(), strict=True):
-        yield {
-            name: log_loss(splits[name][LABEL], proba[:, 1], labels=[0, 1])
-            for name, proba in zip(stages, probabilities, strict=True)
-        }
+    columns = list(model.feature_names_in_)
+    yield {
+        name: log_loss(part[LABEL], model.predict_proba(part[columns])[:, 1], labels=[0, 1])
+        for name, part in splits.items()
+    }
 
 
 def main() -> None:
@@ -153,7 +177,7 @@ def main() -> None:
     params = load_params().train
     splits = {name: pd.read_parquet(args.split_dir / f"{name}.parquet") for name in ("train", "validation")}
     log.info("fitting %s on %d flights", params.model, len(splits["train"]))
-    model = fit_model(params, splits["train"])
+    model = fit_model(params, splits["train"], splits["validation"])
     save_model(model, args.model_out)
 
     with Live(str(args.live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:

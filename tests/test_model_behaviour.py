@@ -29,7 +29,7 @@ def trained():
             "hist_gradient_boosting": params.train.hist_gradient_boosting.model_copy(update={"max_iter": 60})
         }
     )
-    return fit_model(train_params, splits["train"]), splits
+    return fit_model(train_params, splits["train"], splits["validation"]), splits
 
 
 def scores(model, frame: pd.DataFrame) -> np.ndarray:
