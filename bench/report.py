@@ -640,8 +640,7 @@ def method_section(results: dict) -> str:
             "Every measurement runs in a fresh copy of the working tree in a temporary directory "
             "(`tests.support.copy_project`): no data, an empty DVC cache, so `dvc repro` rebuilds everything.",
             f"Timings at 1× are medians of {runs} run(s), with the range in brackets; each replicated size "
-            f"was run {results['scaling_runs']} time(s) (a 16× run takes minutes, and the whole benchmark must "
-            "fit in 45 minutes).",
+            f"was run {results['scaling_runs']} time(s), also reported as the median.",
             "Wall time by the benchmark's clock; CPU time (user + system) and peak memory from `os.wait4` on "
             "the command, which on Linux include every process it waited for (all stages under `dvc repro`). "
             "Peak memory is the resident set of the largest single process.",

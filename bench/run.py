@@ -345,7 +345,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--externals", action="store_true", help="with --quick: run the sweep and pull benchmarks"
     )
     parser.add_argument("--runs", type=int, help="runs per timing at 1x (default 3; 1 with --quick)")
-    parser.add_argument("--scaling-runs", type=int, help="runs per replicated size (default 1)")
+    parser.add_argument("--scaling-runs", type=int, help="runs per replicated size (default 3)")
     parser.add_argument(
         "--factors", help="replication factors, comma-separated (default 1,4,16; 1 with --quick)"
     )
@@ -377,7 +377,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.results is None:
         args.results = RESULTS_DIR / ("results-quick.json" if args.quick else "results.json")
     if args.scaling_runs is None:
-        args.scaling_runs = 1
+        args.scaling_runs = 1 if args.quick else 3
     if args.runs < 1 or args.scaling_runs < 1:
         parser.error("--runs and --scaling-runs must be at least 1")
     factors = args.factors or ("1" if args.quick else "1,4,16")

@@ -316,7 +316,7 @@ def test_quick_defaults_to_one_run_at_one_size_without_the_other_scripts():
 
 def test_full_defaults_and_factor_checks():
     args = parse_args([])
-    assert (args.runs, args.scaling_runs, args.factors, args.skip) == (3, 1, [1, 4, 16], {})
+    assert (args.runs, args.scaling_runs, args.factors, args.skip) == (3, 3, [1, 4, 16], {})
     assert args.plot.parts[-2:] == ("bench", "scaling.png")
     with pytest.raises(SystemExit):
         parse_args(["--factors", "4,16"])
