@@ -28,8 +28,10 @@ install: $(STAMP) ## create or refresh .venv from requirements.txt
 repro: $(STAMP) ## run the whole pipeline (dvc repro) on the real data
 	dvc repro
 
-test: $(STAMP) ## run the whole test suite, slow integration tests included
-	python -m pytest
+# One worker per core (up to 4), whole files per worker: an integration file's
+# module-scoped repositories are then built once.
+test: $(STAMP) ## run the whole test suite, slow integration tests included (in parallel)
+	python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 test-fast: $(STAMP) ## run the unit tests only
 	python -m pytest -m "not slow"

@@ -11,6 +11,7 @@ second), so short memory spikes may be missed there; direct runs give exact ones
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -23,6 +24,25 @@ import psutil
 SAMPLE_INTERVAL_SECONDS = 0.2
 #: Lines of output kept in a failure message.
 TAIL_LINES = 30
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (``/proc/stat``)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of every descendant this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and every descendant it has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + children_cpu()
 
 
 class CommandFailed(RuntimeError):

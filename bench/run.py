@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from bench.machine import describe_machine
-from bench.measure import CommandFailed, Measurement, run_measured
+from bench.measure import CommandFailed, Measurement, machine_busy_seconds, own_cpu, run_measured
 from bench.report import write_report
 from bench.stats import format_seconds, stage_durations, stages_run
 from tests.support import REPO_ROOT, command_env, copy_project, read_params, set_params
@@ -271,6 +271,9 @@ def measure(args: argparse.Namespace, progress: Progress) -> dict:
     }
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=args.work_dir))
     bench = Bench(work, args.runs, progress, args.sample_flights)
+    # What the machine did besides this benchmark, phases 1-5 (the sweep's queue workers
+    # are not our children, so the sweep script accounts for its own phase).
+    busy_before, own_before, started = machine_busy_seconds(), own_cpu(), time.perf_counter()
     data = f"a sample of {args.sample_flights} flights" if args.sample_flights else "the real data"
     try:
         progress.say(
@@ -316,6 +319,9 @@ def measure(args: argparse.Namespace, progress: Progress) -> dict:
                 scaling[str(factor)].append(measurement)
                 progress.say(f"  run {run + 1}: {format_seconds(measurement['wall_s'])}")
         results["scaling"] = scaling
+        others = (machine_busy_seconds() - busy_before) - (own_cpu() - own_before)
+        capacity = (time.perf_counter() - started) * (os.cpu_count() or 1)
+        results["others_share"] = max(others, 0.0) / capacity
 
         progress.say("phase 6/6: the pull and sweep benchmarks")
         # Smoke runs on a sample pass the sample on: the external scripts accept it too.
@@ -344,7 +350,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--externals", action="store_true", help="with --quick: run the sweep and pull benchmarks"
     )
-    parser.add_argument("--runs", type=int, help="runs per timing at 1x (default 3; 1 with --quick)")
+    parser.add_argument("--runs", type=int, help="runs per timing at 1x (default 5; 1 with --quick)")
     parser.add_argument("--scaling-runs", type=int, help="runs per replicated size (default 3)")
     parser.add_argument(
         "--factors", help="replication factors, comma-separated (default 1,4,16; 1 with --quick)"
@@ -373,7 +379,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.runs is None:
-        args.runs = 1 if args.quick else 3
+        args.runs = 1 if args.quick else 5
     if args.results is None:
         args.results = RESULTS_DIR / ("results-quick.json" if args.quick else "results.json")
     if args.scaling_runs is None:

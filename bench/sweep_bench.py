@@ -24,7 +24,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -37,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `src` and `tests` importable
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.measure import children_cpu, machine_busy_seconds  # noqa: E402
 from src.sweep import SPEC_FILE, expand, load_spec  # noqa: E402
 from tests.support import command_env, copy_project, git, set_params  # noqa: E402
 
@@ -68,18 +68,6 @@ class Cost:
             "others_cpu_s": round(others, 1),
             "others_share_of_capacity": round(others / (self.wall_s * self.cores), 3) if self.wall_s else 0.0,
         }
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (``/proc/stat``)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def reap_orphans(deadline_s: float) -> None:

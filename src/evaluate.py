@@ -121,16 +121,26 @@ def feature_importance(model: Pipeline, frame: pd.DataFrame, params: EvaluatePar
     """Mean drop in ROC AUC when each input column is shuffled, largest first."""
     columns = list(model.feature_names_in_)
     sample = frame.sample(n=min(params.importance_rows, len(frame)), random_state=seed)
+    estimator, features, names = model, sample[columns], columns
+    encode = model[:-1]
+    encoded_columns = list(encode.get_feature_names_out())
+    if sorted(encoded_columns) == sorted(columns):
+        # The encoding maps each column on its own (ordinal codes, passthrough), so
+        # shuffling an encoded column is shuffling the raw one: encode once instead of
+        # once per column and repeat. Same scores; about a third of evaluate's time.
+        estimator, features, names = model[-1], encode.transform(features), encoded_columns
     result = permutation_importance(
-        model,
-        sample[columns],
+        estimator,
+        features,
         sample[LABEL],
         scoring="roc_auc",
         n_repeats=params.importance_repeats,
         random_state=seed,
         n_jobs=1,
     )
-    return pd.Series(result.importances_mean, index=columns).sort_values(ascending=False)
+    importance = pd.Series(result.importances_mean, index=names)
+    # In the input's column order before sorting, so ties come out in the same order either way.
+    return importance.reindex(columns).sort_values(ascending=False)
 
 
 def importance_figure(importance: pd.Series) -> plt.Figure:

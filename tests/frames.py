@@ -1,8 +1,16 @@
-"""Tiny hand-made raw tables, valid as they stand; tests break them on purpose."""
+"""Tiny hand-made raw tables, valid as they stand; tests break them on purpose.
+
+Also a small synthetic feature table with a known signal, and training parameters
+small enough to fit on it in a blink.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from src.featurize import FEATURE_GROUPS
+from src.params import TrainParams
 
 
 def flights() -> pd.DataFrame:
@@ -128,3 +136,32 @@ def raw_tables() -> dict[str, pd.DataFrame]:
         "airports": airports(),
         "airlines": airlines(),
     }
+
+
+def feature_table() -> pd.DataFrame:
+    """400 synthetic flights where late flights leave in the evening and when it rains."""
+    rng = np.random.default_rng(0)
+    n = 400
+    columns = {column: rng.uniform(0, 10, n) for group in FEATURE_GROUPS.values() for column in group}
+    frame = pd.DataFrame(columns)
+    frame["carrier"] = rng.choice(["UA", "AA", "DL"], n)
+    frame["origin"] = rng.choice(["EWR", "JFK", "LGA"], n)
+    frame["dest"] = rng.choice(["ORD", "LAX", "ATL", "SFO"], n)
+    frame["engine"] = rng.choice(["Turbo-fan", "Turbo-jet", None], n)
+    frame["sched_dep_hour"] = rng.integers(5, 23, n)
+    frame["precip"] = rng.exponential(0.2, n)
+    risk = 0.2 * (frame["sched_dep_hour"] - 14) + 4 * frame["precip"]
+    frame["is_late"] = (risk + rng.normal(0, 1, n) > 0.5).astype("int8")
+    return frame
+
+
+def small_params(model: str, **extra) -> TrainParams:
+    """Training parameters for ``feature_table``: few, small trees."""
+    return TrainParams.model_validate(
+        {
+            "model": model,
+            "seed": 7,
+            "hist_gradient_boosting": {"max_iter": 15, "min_samples_leaf": 5},
+            **extra,
+        }
+    )

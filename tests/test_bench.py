@@ -257,7 +257,8 @@ def test_report_names_the_stage_that_grows_faster_than_linearly():
     assert "ingest (" not in text
     assert "![Wall time and peak memory against data size, log-log](bench/scaling.png)" in text
     assert (
-        "| DVC overhead: `dvc repro` / stage commands run directly | 1.30× | ≤ 1.10× | **missed** |" in text
+        "| DVC overhead: `dvc repro` / stage commands run directly (median of pairs) | 1.30× | ≤ 1.10× | **missed** |"
+        in text
     )
     # 1×: CPU 1.5 × 13 s in total, 12 s of it in the stage commands
     assert "DVC's own processes used 7.5 s of CPU" in text
@@ -316,7 +317,7 @@ def test_quick_defaults_to_one_run_at_one_size_without_the_other_scripts():
 
 def test_full_defaults_and_factor_checks():
     args = parse_args([])
-    assert (args.runs, args.scaling_runs, args.factors, args.skip) == (3, 3, [1, 4, 16], {})
+    assert (args.runs, args.scaling_runs, args.factors, args.skip) == (5, 3, [1, 4, 16], {})
     assert args.plot.parts[-2:] == ("bench", "scaling.png")
     with pytest.raises(SystemExit):
         parse_args(["--factors", "4,16"])
@@ -346,3 +347,10 @@ def test_estimate_counts_every_remaining_run_and_grows_with_the_sizes():
     assert quick == pytest.approx(60 + 30 + 34)
     full = estimate_seconds(60.0, runs=3, scaling_runs=1, factors=[1, 4, 16], externals=["sweep", "pull"])
     assert full > quick + (4 + 16) * 60
+
+
+def test_report_warns_only_when_other_programs_took_a_real_share_of_the_cores():
+    quiet = render_markdown({**synthetic_results(), "others_share": 0.02}, "bench/scaling.png")
+    busy = render_markdown({**synthetic_results(), "others_share": 0.3}, "bench/scaling.png")
+    assert "Other programs used 2% of the cores" in quiet and "not idle" not in quiet
+    assert "**The machine was not idle**: other programs used 30% of the cores" in busy

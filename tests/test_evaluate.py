@@ -1,8 +1,18 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.inspection import permutation_importance
 
-from src.evaluate import baseline_metrics, segment_metrics, split_metrics, threshold_metrics
+from src.evaluate import (
+    baseline_metrics,
+    feature_importance,
+    segment_metrics,
+    split_metrics,
+    threshold_metrics,
+)
+from src.params import EvaluateParams
+from src.train import fit_model
+from tests.frames import feature_table, small_params
 
 LABELS = pd.Series([0, 0, 1, 1, 0, 1])
 SCORES = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
@@ -42,3 +52,21 @@ def test_segments_report_each_value_and_skip_metrics_for_tiny_ones():
     united, american = records
     assert united["roc_auc"] == 1.0 and united["rows"] == 150
     assert "roc_auc" not in american and american["late_rate"] == pytest.approx(2 / 3, abs=1e-6)
+
+
+@pytest.mark.parametrize("model", ["hist_gradient_boosting", "logistic_regression"])
+def test_feature_importance_equals_shuffling_the_raw_columns(model):
+    """Shuffling encoded columns (the boosting shortcut) gives what shuffling raw ones gives."""
+    flights = feature_table()
+    fitted = fit_model(small_params(model), flights, flights.tail(100))
+    settings = EvaluateParams.model_validate({"importance_rows": 300, "importance_repeats": 2})
+    importance = feature_importance(fitted, flights, settings, seed=3)
+
+    columns = list(fitted.feature_names_in_)
+    sample = flights.sample(n=300, random_state=3)
+    direct = permutation_importance(
+        fitted, sample[columns], sample["is_late"], scoring="roc_auc", n_repeats=2, random_state=3
+    )
+    expected = pd.Series(direct.importances_mean, index=columns)
+    assert importance.to_dict() == expected.to_dict()
+    assert importance.index[0] in {"sched_dep_hour", "precip"}  # the planted signal comes first

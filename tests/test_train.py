@@ -8,19 +8,9 @@ from sklearn.metrics import log_loss
 from src.featurize import FEATURE_GROUPS
 from src.params import TrainParams
 from src.train import feature_columns, fit_model, learning_curve
+from tests.frames import feature_table, small_params
 
 MODELS = ["hist_gradient_boosting", "logistic_regression"]
-
-
-def small_params(model: str, **extra) -> TrainParams:
-    return TrainParams.model_validate(
-        {
-            "model": model,
-            "seed": 7,
-            "hist_gradient_boosting": {"max_iter": 15, "min_samples_leaf": 5},
-            **extra,
-        }
-    )
 
 
 def fit(params: TrainParams, flights: pd.DataFrame):
@@ -30,20 +20,7 @@ def fit(params: TrainParams, flights: pd.DataFrame):
 
 @pytest.fixture
 def flights() -> pd.DataFrame:
-    """400 synthetic flights where late flights leave in the evening and when it rains."""
-    rng = np.random.default_rng(0)
-    n = 400
-    columns = {column: rng.uniform(0, 10, n) for group in FEATURE_GROUPS.values() for column in group}
-    frame = pd.DataFrame(columns)
-    frame["carrier"] = rng.choice(["UA", "AA", "DL"], n)
-    frame["origin"] = rng.choice(["EWR", "JFK", "LGA"], n)
-    frame["dest"] = rng.choice(["ORD", "LAX", "ATL", "SFO"], n)
-    frame["engine"] = rng.choice(["Turbo-fan", "Turbo-jet", None], n)
-    frame["sched_dep_hour"] = rng.integers(5, 23, n)
-    frame["precip"] = rng.exponential(0.2, n)
-    risk = 0.2 * (frame["sched_dep_hour"] - 14) + 4 * frame["precip"]
-    frame["is_late"] = (risk + rng.normal(0, 1, n) > 0.5).astype("int8")
-    return frame
+    return feature_table()
 
 
 def test_feature_groups_select_their_columns_in_order():
