@@ -633,7 +633,27 @@ def sweep_table(data: dict) -> str:
             f"{name.replace('_', ' ')}: {target['value']:.2f} (target {comparison} {target['target']}: "
             f"{verdict(target['met'])}).",
         ]
+    if "sequential" in data:
+        lines += ["", sweep_bound(data)]
     return "\n".join(lines)
+
+
+def sweep_bound(data: dict) -> str:
+    """How far below the sequential time any schedule could take the sweep on these cores.
+
+    The sweep cannot finish before its CPU time is spread over every core; and if the
+    queue cost nothing, its CPU time would be the sequential runs'.
+    """
+    sequential, parallel = data["sequential"], data["parallel"]
+    cores = data["cores"]
+    free_queue = sequential["cpu_s"] / cores / sequential["wall_s"]
+    this_cpu = parallel["cpu_s"] / cores / sequential["wall_s"]
+    return (
+        f"Bound: one experiment alone already keeps {sequential['utilisation']:.2f} of the {cores} cores "
+        f"busy, so no schedule gets the sweep below {free_queue:.2f}× of the sequential time without "
+        f"cutting CPU time; with the CPU this sweep used (the queue's own work included) the floor is "
+        f"{this_cpu:.2f}×, which it would reach only at full utilisation."
+    )
 
 
 def flatten(data: object, prefix: str = "") -> list[tuple[str, str]]:

@@ -354,3 +354,10 @@ def test_report_warns_only_when_other_programs_took_a_real_share_of_the_cores():
     busy = render_markdown({**synthetic_results(), "others_share": 0.3}, "bench/scaling.png")
     assert "Other programs used 2% of the cores" in quiet and "not idle" not in quiet
     assert "**The machine was not idle**: other programs used 30% of the cores" in busy
+
+
+def test_sweep_section_states_the_floor_that_the_cores_allow():
+    text = render_markdown(synthetic_results(), "bench/scaling.png")
+    # sequential: 210 s of CPU over 2 cores in 200 s of wall; the sweep: 180 s of CPU
+    assert "no schedule gets the sweep below 0.53× of the sequential time" in text
+    assert "the floor is 0.45×" in text
