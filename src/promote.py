@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,18 +204,24 @@ def commit_message(best: Experiment, baseline: Experiment, metric: str) -> str:
 # --- commands --------------------------------------------------------------------------
 
 
-def _command(args: list[str], check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, input=stdin)
+def run_command(
+    args: Sequence[str], check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run a tool (dvc, git) with its output captured as text; ``src.sweep`` uses it too.
+
+    A failure, when ``check``, is a :class:`PipelineError` naming the command and
+    showing what it printed.
+    """
+    result = subprocess.run(list(args), capture_output=True, text=True, input=stdin)
     if check and result.returncode != 0:
-        raise PipelineError(
-            f"`{' '.join(args)}` exited {result.returncode}:\n{(result.stderr or result.stdout).strip()}"
-        )
+        output = "\n".join(part.strip() for part in (result.stderr, result.stdout) if part.strip())
+        raise PipelineError(f"`{' '.join(args)}` exited {result.returncode}:\n{output}")
     return result
 
 
 def load_experiment_table(metric: str) -> ExperimentTable:
     """Run ``dvc exp show --json`` for the current commit and parse it."""
-    output = _command(["dvc", "exp", "show", "--json", "--no-pager"]).stdout
+    output = run_command(["dvc", "exp", "show", "--json", "--no-pager"]).stdout
     try:
         payload = json.loads(output)
     except json.JSONDecodeError as error:
@@ -225,7 +231,7 @@ def load_experiment_table(metric: str) -> ExperimentTable:
 
 def _porcelain(untracked: bool) -> list[str]:
     flag = "--untracked-files=all" if untracked else "--untracked-files=no"
-    return [line for line in _command(["git", "status", "--porcelain", flag]).stdout.splitlines() if line]
+    return [line for line in run_command(["git", "status", "--porcelain", flag]).stdout.splitlines() if line]
 
 
 def _paths(porcelain: list[str]) -> Iterator[str]:
@@ -236,7 +242,7 @@ def _paths(porcelain: list[str]) -> Iterator[str]:
 
 def pipeline_changes() -> dict:
     """``dvc status --json``: empty when ``dvc repro`` would do nothing."""
-    return json.loads(_command(["dvc", "status", "--json"]).stdout or "{}")
+    return json.loads(run_command(["dvc", "status", "--json"]).stdout or "{}")
 
 
 def promote_to_commit(best: Experiment, message: str) -> str:
@@ -248,13 +254,13 @@ def promote_to_commit(best: Experiment, message: str) -> str:
             "overwrite; commit or stash them first:\n  " + "\n  ".join(dirty)
         )
     untracked_before = set(_paths(_porcelain(untracked=True)))
-    _command(["dvc", "exp", "apply", best.name])
+    run_command(["dvc", "exp", "apply", best.name])
     changed = sorted(set(_paths(_porcelain(untracked=True))) - untracked_before)
     if not changed:
         raise PipelineError(f"`dvc exp apply {best.name}` changed no file: is it already this commit?")
-    _command(["git", "add", "--", *changed])
-    _command(["git", "commit", "--quiet", "--file", "-"], stdin=message)
-    return _command(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
+    run_command(["git", "add", "--", *changed])
+    run_command(["git", "commit", "--quiet", "--file", "-"], stdin=message)
+    return run_command(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
 
 
 def main() -> None:
@@ -296,7 +302,7 @@ def main() -> None:
         return
     message = commit_message(best, table.baseline, metric)
     if args.branch:
-        _command(["dvc", "exp", "branch", best.name, args.branch])
+        run_command(["dvc", "exp", "branch", best.name, args.branch])
         log.info(
             "branch %s now holds experiment %s (its dvc.lock, params and metrics)", args.branch, best.name
         )

@@ -54,7 +54,7 @@ from pathlib import Path
 import yaml
 
 from src.params import LOWER_IS_BETTER, PARAMS_FILE, Params, load_params, parse_params
-from src.promote import ExperimentTable, experiment_state, parse_exp_show, ranked
+from src.promote import ExperimentTable, experiment_state, parse_exp_show, ranked, run_command
 from src.stage import PipelineError, run_stage
 
 log = logging.getLogger("pipeline")
@@ -411,26 +411,18 @@ def plots_diff_args(table: ExperimentTable, metric: str, top: int, out: Path) ->
 # --- commands -------------------------------------------------------------------------------
 
 
-def _run(args: Sequence[str], check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(list(args), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        output = (result.stderr.strip() + "\n" + result.stdout.strip()).strip()
-        raise PipelineError(f"`{' '.join(args)}` exited {result.returncode}:\n{output}")
-    return result
-
-
 def queue_snapshot() -> QueueSnapshot:
-    return parse_queue_status(_run(["dvc", "queue", "status"]).stdout)
+    return parse_queue_status(run_command(["dvc", "queue", "status"]).stdout)
 
 
 def queue_log(name: str) -> str:
-    result = _run(["dvc", "queue", "logs", name], check=False)
+    result = run_command(["dvc", "queue", "logs", name], check=False)
     return result.stdout + result.stderr
 
 
 def exp_show_payload() -> list[dict] | None:
     """``dvc exp show --json``, or None when DVC cannot list (it fails while a lost task lingers)."""
-    result = _run(["dvc", "exp", "show", "--json", "--no-pager"], check=False)
+    result = run_command(["dvc", "exp", "show", "--json", "--no-pager"], check=False)
     if result.returncode != 0:
         return None
     try:
@@ -475,12 +467,12 @@ def load_state() -> SweepState:
 
 
 def head_commit() -> str:
-    return _run(["git", "rev-parse", "HEAD"]).stdout.strip()
+    return run_command(["git", "rev-parse", "HEAD"]).stdout.strip()
 
 
 def warn_untracked() -> None:
     """Queued runs see only what git tracks: say which files they will miss."""
-    untracked = _run(["git", "ls-files", "--others", "--exclude-standard"]).stdout.split()
+    untracked = run_command(["git", "ls-files", "--others", "--exclude-standard"]).stdout.split()
     if untracked:
         log.warning(
             "not tracked by git, so queued experiments will not see them (git add them if they matter): %s",
@@ -508,14 +500,14 @@ def wait_for_quiet_queue() -> None:
             return
         if time.monotonic() > deadline:
             log.info("asking the idle queue workers to exit before queueing")
-            _run(["dvc", "queue", "stop"], check=False)
+            run_command(["dvc", "queue", "stop"], check=False)
             deadline = time.monotonic() + IDLE_WORKER_WAIT_SECONDS
         time.sleep(3)
 
 
 def ensure_baseline() -> None:
     """Reproduce the baseline if needed, so every shared stage's outputs are in the cache."""
-    output = _run(["dvc", "status", "--json"]).stdout
+    output = run_command(["dvc", "status", "--json"]).stdout
     try:
         changes = json.loads(output or "{}")
     except json.JSONDecodeError:
@@ -541,7 +533,7 @@ def queue_grid(grid: Grid, configurations: Sequence[tuple[str, ...]]) -> list[Ru
     args = ["dvc", "exp", "run", "--queue"]
     for override in grid.overrides:
         args += ["-S", override]
-    result = _run(args)
+    result = run_command(args)
     queued = parse_queued(result.stdout + "\n" + result.stderr)
     if len(queued) != len(configurations):
         raise PipelineError(
@@ -579,8 +571,8 @@ def queue_sweep(
                 start()
     except PipelineError:
         if state.runs:
-            _run(["dvc", "queue", "remove", *(run.name for run in state.runs)], check=False)
-            _run(["dvc", "queue", "stop"], check=False)
+            run_command(["dvc", "queue", "remove", *(run.name for run in state.runs)], check=False)
+            run_command(["dvc", "queue", "stop"], check=False)
             log.error(
                 "removed this sweep's queued experiments again: %s", ", ".join(r.name for r in state.runs)
             )
@@ -666,7 +658,7 @@ def watch(state: SweepState, poll: float, retries: int, timeout: float | None) -
                 "lost): marking it failed with `dvc queue kill`",
                 name,
             )
-            _run(["dvc", "queue", "kill", name], check=False)
+            run_command(["dvc", "queue", "kill", name], check=False)
             reported.add(name)
             if run.attempt <= retries:
                 replacement = requeue(run)
@@ -723,7 +715,7 @@ def report(state: SweepState, params: Params, queue_states: dict[str, str]) -> l
 
     if payload is not None:
         table = parse_exp_show(payload, params.select.metric)
-        print(_run(exp_show_args(table, params)).stdout, flush=True)
+        print(run_command(exp_show_args(table, params)).stdout, flush=True)
     finished = len(current) - len(lost)
     minutes, seconds = divmod(int(time.time() - state.started), 60)
     log.info(
@@ -744,13 +736,13 @@ def compare(params: Params, top: int, plots_dir: Path | None) -> None:
     if payload is None:
         raise PipelineError("`dvc exp show --json` failed: see `dvc exp show` and `dvc queue status`")
     table = parse_exp_show(payload, params.select.metric)
-    print(_run(exp_show_args(table, params)).stdout, flush=True)
+    print(run_command(exp_show_args(table, params)).stdout, flush=True)
     failed = [e.name for e in table.experiments if e.state == "failed"]
     if failed:
         log.info("not shown, failed: %s (`dvc queue logs NAME` says why)", ", ".join(failed))
     shown = ranked(table.experiments, params.select.metric)[:top]
     if plots_dir is not None and shown:
-        _run(plots_diff_args(table, params.select.metric, top, plots_dir))
+        run_command(plots_diff_args(table, params.select.metric, top, plots_dir))
         log.info(
             "plots of HEAD and %s (best on validation %s): %s",
             ", ".join(e.name for e in shown),
@@ -766,7 +758,7 @@ def interrupted(state: SweepState | None) -> None:
         log.warning("interrupted before anything was queued")
         sys.exit(130)
     log.warning("interrupted: asking the queue workers to stop after their current experiment")
-    _run(["dvc", "queue", "stop"], check=False)
+    run_command(["dvc", "queue", "stop"], check=False)
     save_state(state)
     pending = f" ({len(state.current())} experiment(s) in this sweep)"
     log.warning(

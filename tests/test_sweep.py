@@ -341,7 +341,7 @@ class ScriptedQueue:
         monkeypatch.setattr(sweep, "queue_snapshot", self.snapshot)
         monkeypatch.setattr(sweep, "live_worker_processes", lambda: self.workers)
         monkeypatch.setattr(sweep, "queue_log", lambda name: self.logs.get(name, ""))
-        monkeypatch.setattr(sweep, "_run", lambda args, check=True: self.commands.append(list(args)))
+        monkeypatch.setattr(sweep, "run_command", lambda args, check=True: self.commands.append(list(args)))
         monkeypatch.setattr(sweep, "queue_grid", self.queue_grid)
         monkeypatch.setattr(sweep, "start_workers", self.started.append)
         monkeypatch.setattr(sweep, "save_state", lambda state: None)
@@ -408,7 +408,7 @@ def test_queued_runs_fall_back_to_the_expected_overrides(monkeypatch):
         calls.append(args)
         return subprocess.CompletedProcess(args, 0, stdout=printed, stderr="")
 
-    monkeypatch.setattr(sweep, "_run", fake_run)
+    monkeypatch.setattr(sweep, "run_command", fake_run)
     grid = Grid("g", ("train.seed=1,2",))
 
     runs = sweep.queue_grid(grid, expand(grid.overrides))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support import REPO_ROOT, VENV_BIN, command_env
+from tests.support import REPO_ROOT, VENV_BIN, run
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yaml"))
 PINNED = re.compile(r"^\s*(?:-\s+)?uses:\s+[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+\s*$")
@@ -37,23 +36,17 @@ def test_the_expected_workflows_exist():
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_zizmor_finds_nothing(path: Path):
-    result = subprocess.run(
-        [str(VENV_BIN / "zizmor"), "--offline", "--no-progress", str(path)],
-        capture_output=True,
-        text=True,
-        env=command_env(),
-    )
+    result = run([str(VENV_BIN / "zizmor"), "--offline", "--no-progress", str(path)], REPO_ROOT, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_workflow_matches_the_github_workflow_schema(path: Path):
-    result = subprocess.run(
+    result = run(
         [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True,
-        text=True,
-        env=command_env(),
+        REPO_ROOT,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
