@@ -52,29 +52,29 @@ bench-quick: $(STAMP) ## the same at 1x, one run each (~3 min) into bench-result
 .PHONY: push pull reproduce
 push: $(STAMP) ## send this commit's outputs and the run-cache to the remote (REMOTE=s3 for another)
 	dvc push --run-cache $(if $(REMOTE),--remote $(REMOTE))
-	python -m src.run_cache $(if $(REMOTE),--remote $(REMOTE))
+	python -m src.remote.run_cache $(if $(REMOTE),--remote $(REMOTE))
 pull: $(STAMP) ## fetch this commit's outputs and the run-cache from the remote (REMOTE=s3 for another)
 	dvc pull --run-cache $(if $(REMOTE),--remote $(REMOTE))
 reproduce: $(STAMP) ## fetch and verify any commit's outputs in its own worktree: make reproduce REV=<commit>
-	python -m src.reproduce $(if $(REV),$(REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(REMOTE),--remote $(REMOTE))
+	python -m src.remote.reproduce $(if $(REV),$(REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(REMOTE),--remote $(REMOTE))
 
 .PHONY: report gate
 BASE ?= main
 report: $(STAMP) ## the pull-request report of the workspace against BASE (default main): reports/report.md
-	python -m src.report --base $(BASE)
+	python -m src.review.report --base $(BASE)
 gate: $(STAMP) ## fail when a primary test metric is below its floor or really worse than BASE
-	python -m src.gate --base $(BASE)
+	python -m src.review.gate --base $(BASE)
 
 .PHONY: sweep compare promote
 SPEC ?= sweeps/default.yaml
 JOBS ?= $(shell nproc)
 TOP ?= 3
 sweep: $(STAMP) ## queue the sweep in SPEC, run it on JOBS workers (default: all cores), report
-	python -m src.sweep --spec $(SPEC) --jobs $(JOBS)
+	python -m src.experiments.sweep --spec $(SPEC) --jobs $(JOBS)
 compare: $(STAMP) ## this commit's experiments, best validation first; plots of the TOP 3 in reports/sweep-plots
-	python -m src.sweep --compare --top $(TOP)
+	python -m src.experiments.sweep --compare --top $(TOP)
 promote: $(STAMP) ## commit the experiment best on validation select.metric (BRANCH=x: make a branch instead)
-	python -m src.promote $(if $(BRANCH),--branch $(BRANCH))
+	python -m src.experiments.promote $(if $(BRANCH),--branch $(BRANCH))
 
 lock: ## recompile requirements.txt from requirements.in (needs uv)
 	uv pip compile requirements.in --generate-hashes --python-version 3.11 \

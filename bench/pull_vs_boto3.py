@@ -1,7 +1,7 @@
 """Time `dvc pull` of a whole commit's outputs from a loopback S3 server against boto3.
 
-``python bench/pull_vs_boto3.py --runs 5 --json out.json`` builds a temporary project
-from the working tree (``tests.support.copy_project``), runs its pipeline on the full
+``python -m bench.pull_vs_boto3 --runs 5 --json out.json`` builds a temporary project
+from the working tree (``src.sandbox.copy_project``), runs its pipeline on the full
 data (or ``--sample-flights N``), starts its own moto S3 server on 127.0.0.1 in a
 subprocess, and pushes the commit's outputs to an empty bucket. Then, alternating,
 ``--runs`` times each, cold every time:
@@ -14,7 +14,7 @@ subprocess, and pushes the commit's outputs to an empty bucket. Then, alternatin
   process, with as many threads as DVC uses for S3 by default, and with one.
 
 The ratio is median(dvc pull) / median(boto3, threads). Unless ``--no-reproduce``, it
-then commits a second training run, pushes it, and times ``python -m src.reproduce``
+then commits a second training run, pushes it, and times ``python -m src.remote.reproduce``
 (what ``make reproduce REV=...`` runs) of the first commit from a fresh clone of the
 second. Results go to stdout and, with ``--json``, to a file (with a "markdown" table).
 """
@@ -33,12 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as a script by the benchmark harness
-    sys.path.insert(0, str(REPO_ROOT))
+from src.sandbox import VENV_BIN, aws_test_env, command_env, copy_project, dvc, git, read_params, set_params
 
-from tests.s3_server import aws_test_env  # noqa: E402
-from tests.support import VENV_BIN, command_env, copy_project, dvc, git, read_params, set_params  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 BUCKET = "bench"
 PREFIX = "flight-delays"
@@ -216,7 +213,7 @@ def _client_keys(aws: dict[str, str]) -> dict[str, str]:
 def measure_reproduce(
     origin: Path, older: str, work: Path, endpoint: str, aws: dict[str, str], env: dict[str, str]
 ) -> dict:
-    """Time `python -m src.reproduce OLDER` from a fresh clone of a newer commit."""
+    """Time `python -m src.remote.reproduce OLDER` from a fresh clone of a newer commit."""
     max_iter = read_params(origin)["train"]["hist_gradient_boosting"]["max_iter"]
     set_params(origin, **{"train.hist_gradient_boosting.max_iter": max(10, max_iter // 2)})
     say("dvc repro of a second commit (fewer boosting iterations), then dvc push")
@@ -224,8 +221,8 @@ def measure_reproduce(
     newer = commit_all(origin, "benchmark: second run")
     dvc(origin, "push", **aws)
     user = fresh_clone(origin, work / "user", newer, endpoint)
-    elapsed, result = timed([sys.executable, "-m", "src.reproduce", older], user, env)
-    say(f"python -m src.reproduce {older[:12]}: {elapsed:.2f} s")
+    elapsed, result = timed([sys.executable, "-m", "src.remote.reproduce", older], user, env)
+    say(f"python -m src.remote.reproduce {older[:12]}: {elapsed:.2f} s")
     verified = re.search(r"verified against dvc.lock\s+(\d+)\s+of (\d+)", result.stdout)
     return {
         "seconds": elapsed,
@@ -259,7 +256,7 @@ def markdown(result: dict) -> str:
         reproduce = result["reproduce"]
         lines += [
             "",
-            f"`python -m src.reproduce <older commit>` (what `make reproduce` runs) from a fresh clone: "
+            f"`python -m src.remote.reproduce <older commit>` (what `make reproduce` runs) from a fresh clone: "
             f"**{reproduce['seconds']:.1f} s** (target < {reproduce['target_s']:.0f} s: "
             f"{'met' if reproduce['meets_target'] else 'not met'}), outputs verified {reproduce['verified']}, "
             f"stages re-run: {', '.join(reproduce['stages_rerun']) or 'none'}.",

@@ -675,7 +675,7 @@ def method_section(results: dict) -> str:
         f"- {line}"
         for line in (
             "Every measurement runs in a fresh copy of the working tree in a temporary directory "
-            "(`tests.support.copy_project`): no data, an empty DVC cache, so `dvc repro` rebuilds everything.",
+            "(`src.sandbox.copy_project`): no data, an empty DVC cache, so `dvc repro` rebuilds everything.",
             f"Timings at 1× are medians of {runs} run(s), with the range in brackets; each replicated size "
             f"was run {results['scaling_runs']} time(s), also reported as the median.",
             "Wall time by the benchmark's clock; CPU time (user + system) and peak memory from `os.wait4` on "

@@ -1,7 +1,7 @@
 """``python -m bench.run``: measure what the pipeline costs and write BENCHMARKS.md.
 
 Every measurement runs in a fresh copy of the working tree in a temporary directory
-(``tests.support.copy_project``), never in the checkout itself. A fresh copy has no
+(``src.sandbox.copy_project``), never in the checkout itself. A fresh copy has no
 data and an empty DVC cache, so its ``dvc repro`` rebuilds everything. The phases:
 
 1. full ``dvc repro`` on the real data (each run in its own fresh copy);
@@ -36,7 +36,7 @@ from bench.machine import describe_machine
 from bench.measure import CommandFailed, Measurement, machine_busy_seconds, own_cpu, run_measured
 from bench.report import write_report
 from bench.stats import format_seconds, stage_durations, stages_run
-from tests.support import REPO_ROOT, command_env, copy_project, read_params, set_params
+from src.sandbox import REPO_ROOT, command_env, copy_project, read_params, set_params
 
 RESULTS_DIR = REPO_ROOT / "bench-results"
 FLIGHTS_1X = 336_776
@@ -199,7 +199,8 @@ class Bench:
             return {"status": "not measured", "reason": f"{script} does not exist"}
         out = RESULTS_DIR / f"{name}.json"
         out.unlink(missing_ok=True)
-        command = [sys.executable, script, *args, "--json", str(out.relative_to(REPO_ROOT))]
+        module = script.removesuffix(".py").replace("/", ".")
+        command = [sys.executable, "-m", module, *args, "--json", str(out.relative_to(REPO_ROOT))]
         log = RESULTS_DIR / "logs" / f"{name}.log"
         started = time.perf_counter()
         # Its own process group, so a timeout can end everything it started.

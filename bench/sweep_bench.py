@@ -1,8 +1,8 @@
-"""How well the default sweep uses the cores: ``python bench/sweep_bench.py [--json OUT]``.
+"""How well the default sweep uses the cores: ``python -m bench.sweep_bench [--json OUT]``.
 
 In a fresh copy of the working tree whose baseline is already reproduced, it runs:
 
-- the sweep (``python -m src.sweep --jobs 2``: queued, parallel workers), and
+- the sweep (``python -m src.experiments.sweep --jobs 2``: queued, parallel workers), and
 - the same configurations one after another with ``dvc exp run -S ...`` in a second
   copy (the workspace reset between runs, outside the timing),
 
@@ -32,13 +32,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as a script: make `src` and `tests` importable
-    sys.path.insert(0, str(REPO_ROOT))
+from bench.measure import children_cpu, machine_busy_seconds
+from src.experiments.sweep import SPEC_FILE, expand, load_spec
+from src.sandbox import command_env, copy_project, git, set_params
 
-from bench.measure import children_cpu, machine_busy_seconds  # noqa: E402
-from src.sweep import SPEC_FILE, expand, load_spec  # noqa: E402
-from tests.support import command_env, copy_project, git, set_params  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 PR_SET_CHILD_SUBREAPER = 36
 UTILISATION_TARGET = 0.85
@@ -157,7 +155,7 @@ def main() -> None:
     sweep_args = [
         sys.executable,
         "-m",
-        "src.sweep",
+        "src.experiments.sweep",
         "--spec",
         str(args.spec.resolve()),
         "--jobs",
@@ -168,7 +166,7 @@ def main() -> None:
     print("parallel sweep ...", flush=True)
     parallel = measured(sweep_args, baseline, env, cores, log)
     table = subprocess.run(
-        [sys.executable, "-m", "src.sweep", "--compare", "--plots-dir", str(work / "plots")],
+        [sys.executable, "-m", "src.experiments.sweep", "--compare", "--plots-dir", str(work / "plots")],
         cwd=baseline,
         env=env,
         capture_output=True,

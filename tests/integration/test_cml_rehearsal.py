@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import REPO_ROOT, command_env, dvc, git, read_params, run, set_params
+from src.sandbox import REPO_ROOT, command_env, dvc, git, read_params, run, set_params
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "cml.yaml"
 JOB = "report"

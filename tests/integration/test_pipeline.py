@@ -13,9 +13,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from src.ingest import resolve_source
-from src.tables import TABLE_NAMES, find_table
-from tests.support import copy_project, dvc, git, set_params, tree_snapshot
+from src.core.tables import TABLE_NAMES, find_table
+from src.sandbox import copy_project, dvc, git, set_params, tree_snapshot
+from src.stages.ingest import resolve_source
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ A history of two commits with different models is pushed through dvc-s3 to a mot
 server on loopback (the session's, or one a test starts and stops itself) and to the
 default local remote; fresh clones pull each commit back. Then the faults a team meets:
 an unreachable server, missing or wrong credentials, a push killed part-way, an object
-corrupted in the remote; and ``python -m src.reproduce`` on that history.
+corrupted in the remote; and ``python -m src.remote.reproduce`` on that history.
 
 Hashes are checked here with an implementation of DVC's md5 scheme of our own (a file's
 md5; a directory's md5 of its sorted JSON listing + ".dir"), so a DVC bug that reports
@@ -36,8 +36,20 @@ import boto3
 import pytest
 import yaml
 
-from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY, aws_test_env
-from tests.support import VENV_BIN, command_env, dvc, git, read_params, run, set_params, tree_snapshot
+from src.sandbox import (
+    ACCESS_KEY,
+    REGION,
+    SECRET_KEY,
+    VENV_BIN,
+    aws_test_env,
+    command_env,
+    dvc,
+    git,
+    read_params,
+    run,
+    set_params,
+    tree_snapshot,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +160,7 @@ def push_history(pusher: Path, history: History, **env: str) -> None:
     dvc(pusher, "push", **env)
     git(pusher, "checkout", "-q", history.newer)
     dvc(pusher, "push", "--run-cache", **env)
-    run([sys.executable, "-m", "src.run_cache"], pusher, **env)
+    run([sys.executable, "-m", "src.remote.run_cache"], pusher, **env)
 
 
 @pytest.fixture(scope="module")
@@ -529,13 +541,13 @@ def test_object_corrupted_in_the_local_remote_is_not_checked_out(history, local_
     assert dvc_md5(fresh / "data" / "split") == lock["data/split"]
 
 
-# --- python -m src.reproduce ---------------------------------------------------------------------
+# --- python -m src.remote.reproduce ---------------------------------------------------------------------
 
 
 def reproduce(project: Path, *args: str) -> subprocess.CompletedProcess:
     """The command as a user runs it; stdin is not a terminal, so it never prompts."""
     return subprocess.run(
-        [sys.executable, "-m", "src.reproduce", *args],
+        [sys.executable, "-m", "src.remote.reproduce", *args],
         cwd=project,
         env=command_env(),
         capture_output=True,

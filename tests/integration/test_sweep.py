@@ -22,7 +22,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from tests.support import REPO_ROOT, command_env, dvc, git, run, tree_snapshot
+from src.sandbox import REPO_ROOT, command_env, dvc, git, run, tree_snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def write_spec(path: Path, grids: list[dict]) -> Path:
 
 def sweep_command(spec: Path, *extra: str) -> list[str]:
     # Each poll runs `dvc queue status` (about 1 s of CPU): not too often beside the workers.
-    args = [sys.executable, "-m", "src.sweep", "--spec", str(spec), "--poll", "6", *extra]
+    args = [sys.executable, "-m", "src.experiments.sweep", "--spec", str(spec), "--poll", "6", *extra]
     for override in QUICK:
         args += ["--set", override]
     return args
@@ -156,7 +156,9 @@ def test_promotion_commits_the_best_validation_experiment(swept, tmp_path):
     head_before = git(project, "rev-parse", "HEAD").stdout.strip()
 
     # A branch first: the workspace stays as it is.
-    branched = run([sys.executable, "-m", "src.promote", "--branch", "promoted", "--allow-worse"], project)
+    branched = run(
+        [sys.executable, "-m", "src.experiments.promote", "--branch", "promoted", "--allow-worse"], project
+    )
     assert (
         git(project, "show", "promoted:dvc.lock").stdout
         == git(project, "show", f"{succeeded[best]['rev']}:dvc.lock").stdout
@@ -164,7 +166,7 @@ def test_promotion_commits_the_best_validation_experiment(swept, tmp_path):
     assert git(project, "status", "--porcelain").stdout == ""
     assert best in branched.stderr
 
-    promoted = run([sys.executable, "-m", "src.promote", "--allow-worse"], project)
+    promoted = run([sys.executable, "-m", "src.experiments.promote", "--allow-worse"], project)
 
     assert (
         f"Promote experiment {best}: validation {metric}" in git(project, "log", "-1", "--format=%B").stdout
@@ -191,7 +193,7 @@ def test_promotion_refuses_an_experiment_that_does_not_beat_the_commit(swept, tm
     ]
     head = sign * json.loads((project / "metrics/evaluate/metrics.json").read_text())["validation"][metric]
 
-    result = run([sys.executable, "-m", "src.promote"], project, check=False)
+    result = run([sys.executable, "-m", "src.experiments.promote"], project, check=False)
 
     if max(scores) > head:
         assert result.returncode == 0, result.stderr
@@ -295,7 +297,7 @@ def test_interrupted_sweep_leaves_the_workspace_alone_and_resumes(toy_project, t
             os.killpg(sweep.pid, signal.SIGKILL)
 
     assert sweep.returncode == 130, stderr
-    assert "python -m src.sweep --resume" in stderr and "dvc queue status" in stderr
+    assert "python -m src.experiments.sweep --resume" in stderr and "dvc queue status" in stderr
     assert tree_snapshot(toy_project, *files) == before
     status = dvc(toy_project, "queue", "status")
     names = re.findall(r"^[0-9a-f]{7}\s+([a-z]+-[a-z]+)\s", status.stdout, flags=re.MULTILINE)
@@ -303,7 +305,7 @@ def test_interrupted_sweep_leaves_the_workspace_alone_and_resumes(toy_project, t
     assert "Queued" in status.stdout  # the worker stopped after its experiment: the other waits
 
     resumed = run(
-        [sys.executable, "-m", "src.sweep", "--resume", "--poll", "3"],
+        [sys.executable, "-m", "src.experiments.sweep", "--resume", "--poll", "3"],
         toy_project,
         check=False,
         PYTHONPATH=str(REPO_ROOT),

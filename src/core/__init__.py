@@ -1,0 +1,1 @@
+"""What the stages share: the stages' parameters, tables, the model file, atomic writes, errors."""

@@ -1,0 +1,1 @@
+"""Experiments: sweeps over parameters, choosing the best on validation, promoting it."""

@@ -1,0 +1,1 @@
+"""Remote storage: reproduce any commit from the remote, push the run-cache's outputs."""

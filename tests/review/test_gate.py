@@ -1,0 +1,76 @@
+"""The merge gate: its message, and its exit status on a real DVC project."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from src.review.assessment import Assessment, Interval, MetricChange, Verdict
+from src.review.gate import gate_message
+from src.sandbox import command_env, dvc, set_params
+
+
+def test_message_of_a_passing_gate_gives_the_numbers():
+    assessment = Assessment(
+        changes=(MetricChange("roc_auc", 0.71, 0.72, Interval(0.002, 0.01, 0.95)),),
+        verdict=Verdict.IMPROVED,
+        gate_failures=(),
+        interval_note=None,
+        paired_rows=10,
+    )
+    assert gate_message(assessment, "main") == (
+        "gate passed against main: test roc_auc 0.7100 → 0.7200 (+0.0100, 95% CI +0.0020 to +0.0100)"
+    )
+
+
+def test_message_of_a_failing_gate_is_its_failures():
+    assessment = Assessment(
+        changes=(MetricChange("roc_auc", 0.71, 0.60),),
+        verdict=Verdict.NOT_ASSESSED,
+        gate_failures=("test roc_auc is 0.6000, below its floor of 0.6500 (gate.floors).",),
+        interval_note="no predictions",
+        paired_rows=0,
+    )
+    assert gate_message(assessment, "main") == (
+        "gate failed against main: test roc_auc is 0.6000, below its floor of 0.6500 (gate.floors)."
+    )
+
+
+def gate_command(project: Path, base: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "src.review.gate", "--base", base],
+        cwd=project,
+        env=command_env(PYTHONPATH=str(project)),
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_gate_passes_an_unchanged_branch_and_fails_one_below_a_floor(sample_project: Path):
+    result = gate_command(sample_project, "main")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("gate passed against main: test roc_auc")
+
+    set_params(sample_project, **{"gate.floors": {"roc_auc": 0.99, "average_precision": 0.01}})
+    result = gate_command(sample_project, "main")
+    assert result.returncode == 1
+    assert re.search(r"test roc_auc is 0\.\d{4}, below its floor of 0\.9900", result.stderr)
+    assert "average_precision" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_gate_fails_a_real_regression_with_the_bootstrap_interval(sample_project: Path):
+    # Calendar features alone lose most of what the model knows: a regression far beyond noise.
+    set_params(sample_project, **{"train.feature_groups": ["calendar"]})
+    dvc(sample_project, "repro")
+    result = gate_command(sample_project, "main")
+    assert result.returncode == 1
+    assert re.search(
+        r"test roc_auc got worse by 0\.\d{4} .*bootstrap interval .* excludes zero", result.stderr
+    )
