@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,23 +74,27 @@ def run(
         env=None if env is None else dict(env),
     )
     if check and result.returncode != 0:
-        output = "\n".join(part.strip() for part in (result.stderr or "", result.stdout or "") if part.strip())
+        output = "\n".join(
+            part.strip() for part in (result.stderr or "", result.stdout or "") if part.strip()
+        )
         shown = " ".join(args)
         raise PipelineError(f"`{shown}` exited {result.returncode}:\n{output}")
     return result
 
 
-def dvc(*args: str, cwd: Path | str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    return run(["dvc", *args], cwd=cwd, check=check)
+def dvc(
+    *args: str, cwd: Path | str | None = None, check: bool = True, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return run(["dvc", *args], cwd=cwd, check=check, env=env)
 
 
 def git(*args: str, cwd: Path | str | None = None, check: bool = True) -> subprocess.CompletedProcess:
     return run(["git", *args], cwd=cwd, check=check)
 
 
-def dvc_json(*args: str, cwd: Path | str | None = None) -> Any:
+def dvc_json(*args: str, cwd: Path | str | None = None, env: Mapping[str, str] | None = None) -> Any:
     """The parsed ``--json`` output of ``dvc ARGS``; an error naming the command otherwise."""
-    output = dvc(*args, "--json", cwd=cwd).stdout
+    output = dvc(*args, "--json", cwd=cwd, env=env).stdout
     try:
         return json.loads(output or "{}")
     except json.JSONDecodeError as error:
@@ -98,9 +103,21 @@ def dvc_json(*args: str, cwd: Path | str | None = None) -> Any:
         ) from None
 
 
-def status(cwd: Path | str | None = None) -> dict[str, Any]:
-    """``dvc status --json``: empty when ``dvc repro`` would do nothing."""
-    return dvc_json("status", cwd=cwd)
+def status(
+    cwd: Path | str | None = None, *, remote: str | None = None, rehash: bool = False
+) -> dict[str, Any]:
+    """``dvc status --json``: empty when ``dvc repro`` would do nothing.
+
+    ``remote``: ``dvc status --cloud`` against that remote instead (file -> state, such
+    as "deleted": in the remote, not in the local cache). ``rehash``: DVC gets an empty
+    state database, so it hashes every file's bytes instead of trusting the hashes it
+    recorded when it checked the files out.
+    """
+    args = ["status", *(["--cloud", "--remote", remote] if remote else [])]
+    if not rehash:
+        return dvc_json(*args, cwd=cwd)
+    with tempfile.TemporaryDirectory(prefix="dvc-state-") as state_dir:
+        return dvc_json(*args, cwd=cwd, env={**os.environ, "DVC_SITE_CACHE_DIR": state_dir})
 
 
 def exp_show(cwd: Path | str | None = None) -> list[dict]:
@@ -118,12 +135,14 @@ def resolve_commit(revision: str, cwd: Path | str | None = None) -> str:
     after ``--end-of-options``, so it can never act as an option of git.
     """
     if not revision or revision.startswith("-"):
-        raise PipelineError(f"revision {revision!r}: expected a branch, tag or commit (not an option)")
+        raise PipelineError(f"revision {revision!r} is not a commit, branch or tag (it reads as an option)")
     result = git(
         "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}", cwd=cwd, check=False
     )
     if result.returncode != 0:
-        raise PipelineError(f"revision {revision!r}: no such commit in this repository (try `git fetch`)")
+        raise PipelineError(
+            f"unknown revision {revision!r}: no such commit, branch or tag in this repository (try `git fetch`)"
+        )
     return result.stdout.strip()
 
 
@@ -204,3 +223,73 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def is_number(value: Any) -> bool:
     """A metric value: an int or float, not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --- experiments ----------------------------------------------------------------------------
+
+
+def start_dvc(*args: str, log: Path, cwd: Path | str | None = None) -> subprocess.Popen:
+    """Start ``dvc ARGS`` without waiting, its stdout and stderr going to the file ``log``.
+
+    A file rather than a pipe: nobody has to read it for the command to go on, and it
+    stays as the run's log. The command gets a session of its own, so a Ctrl-C at the
+    terminal reaches the caller only, which stops it with :func:`interrupt` when it sees fit.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as output:
+        return subprocess.Popen(
+            [executable("dvc"), *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def interrupt(process: subprocess.Popen, grace_seconds: float = 60.0) -> int:
+    """Stop a command from :func:`start_dvc` as Ctrl-C would, and wait for it; its exit status.
+
+    SIGINT to its process group (DVC and the stage it runs) lets DVC clean up after
+    itself; a group still running after ``grace_seconds`` is killed.
+    """
+    import signal  # here, not at the top: this section is the experiments' own
+
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGINT)
+            return process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return process.wait()
+
+
+# --- registry (gto) ---------------------------------------------------------------------------
+
+
+def gto(*args: str, cwd: Path | str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    return run(["gto", *args], cwd=cwd, check=check)
+
+
+def gto_json(*args: str, cwd: Path | str | None = None) -> Any:
+    """The parsed ``--json`` output of ``gto ARGS``; None when it printed nothing (an unknown tag)."""
+    output = gto(*args, "--json", cwd=cwd).stdout
+    try:
+        return json.loads(output) if output.strip() else None
+    except json.JSONDecodeError as error:
+        raise PipelineError(
+            f"`gto {' '.join(args)} --json` printed something that is not JSON: {error}"
+        ) from None
+
+
+def tags(*patterns: str, cwd: Path | str | None = None) -> list[str]:
+    """Names of the tags matching ``git tag --list`` patterns (``name@*``), sorted by git."""
+    return git("tag", "--list", *patterns, cwd=cwd).stdout.split()
+
+
+def default_remote(cwd: Path | str | None = None) -> str | None:
+    """The default DVC remote's name (``core.remote``), or None when there is none."""
+    result = dvc("remote", "default", cwd=cwd, check=False)
+    return result.stdout.strip() or None if result.returncode == 0 else None

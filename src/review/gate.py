@@ -4,8 +4,9 @@
 primary metric (``params.yaml`` ``gate.primary_metrics``) is beyond its floor
 (``gate.floors``), or is worse than the base by more than ``gate.tolerance`` with the
 paired-bootstrap interval of the change excluding zero. It applies the same
-:func:`src.review.assessment.assess` to the same DVC comparison as the report, so the comment
-on a pull request and the job's status cannot disagree.
+:func:`src.review.against_base.assess_against_base` as the report, so the comment on a
+pull request and the job's status cannot disagree; it loads neither the report's
+Markdown nor its pictures (no matplotlib).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import logging
 
 from src.core.stage import PipelineError, run_stage
 from src.params import load_params
+from src.review.against_base import DEFAULT_PREDICTIONS, assess_against_base, format_change
 from src.review.assessment import Assessment
-from src.review.report import DEFAULT_PREDICTIONS, compare_with_base, format_change
 
 log = logging.getLogger("pipeline")
 
@@ -34,13 +35,13 @@ def main() -> None:
         description="Exit 1 when a primary test metric is below its floor or worse than the "
         "base beyond the tolerance (with the bootstrap interval excluding zero).",
     )
-    parser.add_argument("--base", required=True, help="git revision to compare with (e.g. main, origin/main)")
+    parser.add_argument("--base", required=True, help="the base: a git revision (e.g. main, origin/main)")
     parser.add_argument(
         "--predictions", default=DEFAULT_PREDICTIONS, help="per-flight test scores (DVC output)"
     )
     args = parser.parse_args()
 
-    assessment = compare_with_base(args.base, load_params().gate, args.predictions).assessment
+    assessment = assess_against_base(args.base, load_params().gate, args.predictions).assessment
     message = gate_message(assessment, args.base)
     if not assessment.gate_passed:
         raise PipelineError(message)

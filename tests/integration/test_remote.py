@@ -36,6 +36,7 @@ import boto3
 import pytest
 import yaml
 
+from src import dvc as adapter
 from src.sandbox import (
     ACCESS_KEY,
     REGION,
@@ -84,10 +85,6 @@ def assert_outputs_match_lock(project: Path, lock: dict) -> None:
     expected = locked_hashes(lock)
     assert len(expected) >= 10
     assert {path: dvc_md5(project / path) for path in expected} == expected
-
-
-def stages_run(output: str) -> list[str]:
-    return re.findall(r"Running stage '(\w+)'", output)
 
 
 def cache_files(cache: Path) -> list[str]:
@@ -219,7 +216,7 @@ def assert_round_trip(history: History, fresh: Path, **env: str) -> None:
         for path in METRICS:
             assert (fresh / path).read_text() == history.committed(rev, path), path
         assert "Data and pipelines are up to date." in dvc(fresh, "status", **env).stdout
-        assert stages_run(dvc(fresh, "repro", **env).stdout) == []
+        assert adapter.stages_ran(dvc(fresh, "repro", **env).stdout) == []
         assert git(fresh, "status", "--porcelain").stdout == ""
         evaluated[rev] = (fresh / "metrics/evaluate/metrics.json").read_text()
     assert evaluated[history.older] != evaluated[history.newer]
@@ -252,8 +249,8 @@ def test_pulled_run_cache_restores_train_instead_of_training(history, s3_endpoin
     # a run recorded in the run-cache but in no dvc.lock of this checkout
     (fresh / "params.yaml").write_text(history.committed(history.older, "params.yaml"))
     result = dvc(fresh, "repro", "--pull", "train", **s3_endpoint.env)
-    assert "Stage 'train' is cached - skipping run" in result.stdout
-    assert stages_run(result.stdout) == []
+    assert adapter.stages_restored(result.stdout) == ["train"]
+    assert adapter.stages_ran(result.stdout) == []
     older = locked_hashes(history.lock(history.older))
     assert dvc_md5(fresh / "models/model.pkl") == older["models/model.pkl"]
     assert dvc_md5(fresh / "metrics/train/metrics.json") == older["metrics/train/metrics.json"]
@@ -576,7 +573,7 @@ def test_reproduce_fetches_and_verifies_an_older_commit_beside_the_work(history,
     assert re.search(rf"verified against dvc.lock\s+{outputs}\s+of {outputs} outputs", result.stdout)
     assert summary_count(result.stdout, "missing from the remote") == 0
     assert summary_count(result.stdout, "fetched from 'local'") >= 1  # at least the older model
-    assert stages_run(result.stdout + result.stderr) == []
+    assert adapter.stages_ran(result.stdout + result.stderr) == []
     # the user's checkout, edits and data are as they were
     assert (tree_snapshot(user, *watched), git(user, "status", "--porcelain").stdout) == before
 
@@ -600,7 +597,7 @@ def test_reproduce_lists_what_the_remote_lacks_and_rebuilds_it_to_the_lock(histo
 
     rebuilt = reproduce(user, history.older, "--rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert stages_run(rebuilt.stdout) == ["ingest"]
+    assert adapter.stages_ran(rebuilt.stdout) == ["ingest"]
     assert summary_count(rebuilt.stdout, "rebuilt by dvc repro") == 1
     worktree = user / ".dvc" / "tmp" / "reproduce" / history.older[:12]
     assert git(worktree, "status", "--porcelain").stdout == ""  # dvc.lock rewritten identically

@@ -11,7 +11,7 @@ import pytest
 
 from src.review.assessment import Assessment, Interval, MetricChange, Verdict
 from src.review.gate import gate_message
-from src.sandbox import command_env, dvc, set_params
+from src.sandbox import REPO_ROOT, command_env, dvc, set_params
 
 
 def test_message_of_a_passing_gate_gives_the_numbers():
@@ -74,3 +74,16 @@ def test_gate_fails_a_real_regression_with_the_bootstrap_interval(sample_project
     assert re.search(
         r"test roc_auc got worse by 0\.\d{4} .*bootstrap interval .* excludes zero", result.stderr
     )
+
+
+@pytest.mark.slow
+def test_the_gate_loads_neither_the_report_nor_matplotlib():
+    check = "import sys, src.review.gate; assert not {'matplotlib', 'src.review.report'} & set(sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=REPO_ROOT,
+        env=command_env(PYTHONPATH=str(REPO_ROOT)),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
