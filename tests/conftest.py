@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +40,19 @@ def sample_project(sample_project_template: Path, tmp_path: Path) -> Path:
     project = tmp_path / "project"
     shutil.copytree(sample_project_template, project, symlinks=True)
     return project
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test not marked ``slow`` may not start a process: the marker says what a test costs.
+
+    This guards the test suite's own bookkeeping (``make test-fast`` stays fast); it never
+    stands in for a command a user's run would make.
+    """
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)

@@ -34,6 +34,7 @@ def test_the_expected_workflows_exist():
     assert {path.name for path in WORKFLOWS} >= {"ci.yaml", "cml.yaml"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_zizmor_finds_nothing(path: Path):
     result = run([str(VENV_BIN / "zizmor"), "--offline", "--no-progress", str(path)], REPO_ROOT, check=False)
@@ -41,6 +42,7 @@ def test_zizmor_finds_nothing(path: Path):
     assert "No findings to report" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
 def test_workflow_matches_the_github_workflow_schema(path: Path):
     result = run(

@@ -50,6 +50,11 @@ class IngestParams(ParamsSection):
     #: Benchmarks only: stack N copies of the flights (distinct flight numbers) to
     #: measure how the pipeline scales. 1 leaves the data as it is.
     replicate: PositiveInt = 1
+    #: Size limits for a table file as received (before sampling or replication): the
+    #: file's bytes, and what it decompresses to. Defaults: a few times the largest real
+    #: table (flights: 8.3 MB as the package's .csv.zip, 31.1 MB as CSV).
+    max_file_bytes: PositiveInt = 128 * 2**20
+    max_uncompressed_bytes: PositiveInt = 128 * 2**20
 
 
 class ValidateParams(ParamsSection):
@@ -129,6 +134,14 @@ class EvaluateParams(ParamsSection):
     importance_repeats: PositiveInt = 3
 
 
+class NoiseParams(ParamsSection):
+    """``noise``: the training noise of the configuration, read by the ``seeds`` stage."""
+
+    #: How many more times the ``seeds`` stage trains the ``train`` configuration, with
+    #: seeds derived from ``train.seed``; 0 turns it off (verdicts then read "not assessed").
+    extra_seeds: Annotated[int, Field(ge=0, le=32)] = 4
+
+
 #: Metrics that ``evaluate`` reports per split, and that selection and the gate may name.
 MetricName = Literal["roc_auc", "average_precision", "log_loss", "brier"]
 LOWER_IS_BETTER = frozenset({"log_loss", "brier"})
@@ -149,6 +162,7 @@ class StageParams(ParamsSection):
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    noise: NoiseParams = NoiseParams()
 
 
 def parse_with(model: type[ModelT], raw: object, origin: str = str(PARAMS_FILE)) -> ModelT:

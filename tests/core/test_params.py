@@ -3,6 +3,7 @@ import copy
 import pytest
 import yaml
 
+from src.core.params import IngestParams
 from src.core.stage import PipelineError
 from src.params import Params, parse_params
 from src.sandbox import REPO_ROOT
@@ -63,6 +64,20 @@ def test_non_positive_sizes_are_rejected(raw, section, key, value):
 def test_negative_sample_size_is_rejected(raw):
     raw["ingest"]["sample_flights"] = -5
     assert "ingest.sample_flights" in error_for(raw)
+
+
+@pytest.mark.parametrize("key", ["max_file_bytes", "max_uncompressed_bytes"])
+@pytest.mark.parametrize("value", [0, -1, "1GB"])
+def test_size_limits_must_be_positive_byte_counts(raw, key, value):
+    raw["ingest"][key] = value
+    assert f"ingest.{key}" in error_for(raw)
+
+
+def test_the_documented_size_limits_are_the_defaults(raw):
+    """params.yaml and IngestParams say the same thing (128 MiB each)."""
+    defaults = IngestParams()
+    assert raw["ingest"]["max_file_bytes"] == defaults.max_file_bytes == 128 * 2**20
+    assert raw["ingest"]["max_uncompressed_bytes"] == defaults.max_uncompressed_bytes == 128 * 2**20
 
 
 def test_overlapping_split_periods_are_rejected(raw):

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from src.core.tables import TABLE_NAMES, find_table
-from src.sandbox import copy_project, dvc, git, set_params, tree_snapshot
+from src.sandbox import VENV_BIN, copy_project, dvc, git, run, set_params, tree_snapshot
 from src.stages.ingest import resolve_source
 
 pytestmark = pytest.mark.slow
@@ -253,3 +253,19 @@ def test_fresh_copy_reproduces_the_committed_lock_on_the_full_data(tmp_path):
     dvc(project, "repro")
     assert git(project, "status", "--porcelain").stdout == ""
     assert "up to date" in dvc(project, "status").stdout
+
+
+def test_editing_a_tool_or_its_params_section_reruns_no_stage(sample_project):
+    for tool in ("src/dvc.py", "src/params.py", "src/review/gate.py", "src/experiments/sweep.py"):
+        with (sample_project / tool).open("a", encoding="utf-8") as handle:
+            handle.write("\n# an edit to a tool\n")
+    set_params(sample_project, **{"gate.tolerance.roc_auc": 0.01, "select.metric": "average_precision"})
+    assert json.loads(dvc(sample_project, "status", "--json").stdout) == {}
+
+
+def test_a_typo_in_a_tools_section_fails_the_params_check_that_make_repro_runs_first(sample_project):
+    set_params(sample_project, **{"gate.tolerence": {"roc_auc": 0.01}})
+    result = run([str(VENV_BIN / "python"), "-m", "src.params"], sample_project, check=False)
+    assert result.returncode == 1
+    assert "gate.tolerence" in result.stderr and "unknown key" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -16,6 +16,8 @@ from src.stages.validate import validate_tables
 
 SAMPLE = 40000
 
+pytestmark = pytest.mark.slow  # trains a model on a sample of the real data
+
 
 @pytest.fixture(scope="module")
 def trained():

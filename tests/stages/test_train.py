@@ -27,6 +27,7 @@ def test_feature_groups_select_their_columns_in_order():
     assert feature_columns(["weather", "route"]) == FEATURE_GROUPS["weather"] + FEATURE_GROUPS["route"]
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("model", MODELS)
 def test_unseen_categories_at_scoring_time_are_scored(flights, model):
     fitted = fit(small_params(model), flights)
@@ -35,6 +36,7 @@ def test_unseen_categories_at_scoring_time_are_scored(flights, model):
     assert np.all((scores > 0) & (scores < 1))
 
 
+@pytest.mark.slow  # trains a model
 @pytest.mark.parametrize("model", MODELS)
 def test_models_learn_the_signal(flights, model):
     from sklearn.metrics import roc_auc_score
@@ -44,23 +46,27 @@ def test_models_learn_the_signal(flights, model):
     assert roc_auc_score(flights["is_late"], scores) > 0.75
 
 
+@pytest.mark.slow  # trains a model
 def test_feature_groups_limit_what_the_model_sees(flights):
     fitted = fit(small_params("hist_gradient_boosting", feature_groups=["weather"]), flights)
     assert list(fitted.feature_names_in_) == FEATURE_GROUPS["weather"]
 
 
+@pytest.mark.slow  # trains a model
 def test_thread_count_recorded_in_the_model_is_the_parameter(flights):
     for n_threads in (1, 3):
         fitted = fit(small_params("hist_gradient_boosting", n_threads=n_threads), flights)
         assert fitted[-1]._bin_mapper.n_threads == n_threads
 
 
+@pytest.mark.slow  # trains a model
 def test_same_seed_gives_the_same_model_bytes(flights):
     first = pickle.dumps(fit(small_params("hist_gradient_boosting"), flights), protocol=5)
     second = pickle.dumps(fit(small_params("hist_gradient_boosting"), flights), protocol=5)
     assert first == second
 
 
+@pytest.mark.slow  # trains a model
 def test_learning_curve_has_one_point_per_boosting_iteration(flights):
     fitted = fit(small_params("hist_gradient_boosting"), flights)
     curve = list(learning_curve(fitted, {"train": flights, "validation": flights.tail(100)}))
@@ -68,6 +74,7 @@ def test_learning_curve_has_one_point_per_boosting_iteration(flights):
     assert curve[-1]["train"] < curve[0]["train"]  # boosting lowers training loss
 
 
+@pytest.mark.slow  # trains a model
 def test_recorded_learning_curve_is_the_log_loss_of_each_stage(flights):
     """The losses the booster records while fitting equal re-scoring every stage."""
     validation = flights.tail(100)
@@ -80,6 +87,7 @@ def test_recorded_learning_curve_is_the_log_loss_of_each_stage(flights):
     assert [point["validation"] for point in curve] == pytest.approx(staged, abs=1e-12)
 
 
+@pytest.mark.slow  # trains a model
 def test_validation_data_does_not_change_the_fitted_trees(flights):
     params = small_params("hist_gradient_boosting")
     first = fit(params, flights)
@@ -88,6 +96,7 @@ def test_validation_data_does_not_change_the_fitted_trees(flights):
     assert np.array_equal(first.predict_proba(flights[columns]), second.predict_proba(flights[columns]))
 
 
+@pytest.mark.slow  # trains a model
 def test_learning_curve_of_a_linear_model_is_one_point(flights):
     fitted = fit(small_params("logistic_regression"), flights)
     curve = list(learning_curve(fitted, {"train": flights}))
