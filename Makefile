@@ -15,7 +15,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 # BASE='main;id' is a revision name to the tool, never a command to the shell.
 arg = '$(subst ','\'',$(value $(1)))'
 # Not exported either: make would expand them to put them in the recipes' environment.
-unexport REV BASE SPEC BRANCH REMOTE TOP JOBS
+unexport REV BASE SPEC BRANCH REMOTE TOP JOBS VERSION STAGE
 
 # Stage commands say `python`/`dvc`: they must be the virtual environment's.
 export PATH := $(BIN):$(PATH)
@@ -27,7 +27,7 @@ export DO_NOT_TRACK := 1
 .PHONY: help install repro test test-fast lint dag lock clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-build.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
@@ -87,12 +87,20 @@ ifeq ($(origin JOBS),undefined)
 JOBS := $(shell nproc)
 endif
 TOP ?= 3
-sweep: $(STAMP) ## queue the sweep in SPEC, run it on JOBS workers (default: all cores), report
+sweep: $(STAMP) ## run the sweep in SPEC as JOBS parallel `dvc exp run --temp` (default: all cores), report
 	python -m src.experiments.sweep --spec $(call arg,SPEC) --jobs $(call arg,JOBS)
 compare: $(STAMP) ## this commit's experiments, best validation first; plots of the TOP 3 in reports/sweep-plots
 	python -m src.experiments.sweep --compare --top $(call arg,TOP)
 promote: $(STAMP) ## commit the experiment best on validation select.metric (BRANCH=x: make a branch instead)
 	python -m src.experiments.promote $(if $(value BRANCH),--branch $(call arg,BRANCH))
+
+.PHONY: register promote-model models
+register: $(STAMP) ## tag this commit as the next model version (GTO); VERSION=vX.Y.Z to choose it
+	python -m src.registry.register $(if $(value VERSION),--version $(call arg,VERSION))
+promote-model: $(STAMP) ## assign a model version to a stage: make promote-model VERSION=v1.2.0 STAGE=prod
+	python -m src.registry.promote $(if $(value VERSION),$(call arg,VERSION),$(error set VERSION, e.g. make promote-model VERSION=v1.0.0 STAGE=staging)) --stage $(if $(value STAGE),$(call arg,STAGE),$(error set STAGE: dev, staging or prod))
+models: $(STAMP) ## every model version with its stages, commit and test metrics; VERSION=vX.Y.Z prints its card
+	python -m src.registry.models $(if $(value VERSION),--card $(call arg,VERSION))
 
 UV_COMPILE := uv pip compile --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header
 lock: ## recompile requirements.txt, then requirements-build.txt pinned alike (needs uv)

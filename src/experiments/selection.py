@@ -17,6 +17,7 @@ from typing import Any
 
 from src.core.params import LOWER_IS_BETTER, MetricName, ParamsSection
 from src.core.stage import PipelineError
+from src.dvc import flatten
 
 
 class SelectParams(ParamsSection):
@@ -59,16 +60,6 @@ class ExperimentTable:
     experiments: list[Experiment]
     #: The metrics file holding validation and test metrics (the evaluate stage's).
     metrics_file: str | None
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"model": "x"}}`` -> ``{"train.model": "x"}``; lists stay values."""
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def _file_data(section: dict | None) -> dict[str, dict]:

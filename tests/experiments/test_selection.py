@@ -12,7 +12,6 @@ from src.experiments.selection import (
     changed_params,
     experiment_state,
     find_metrics_file,
-    flatten,
     is_improvement,
     parse_exp_show,
     ranked,
@@ -218,8 +217,13 @@ def test_commit_message_states_the_evidence_and_the_changes(sweep_payload):
     assert changed_params(best, table.baseline) == {"train.hist_gradient_boosting.learning_rate": (0.1, 0.05)}
 
 
-def test_flatten_keeps_lists_as_values():
-    assert flatten({"train": {"groups": ["a", "b"], "hgb": {"rate": 0.1}}}) == {
-        "train.groups": ["a", "b"],
-        "train.hgb.rate": 0.1,
-    }
+def test_experiment_params_are_flat_and_lists_stay_values():
+    revision = rev_data("r1", 0.05, {"roc_auc": 0.7}, {"roc_auc": 0.7})
+    revision["data"]["params"]["params.yaml"]["data"]["train"]["feature_groups"] = ["calendar", "weather"]
+
+    table = parse_exp_show(payload([{"name": "lists", "executor": None, "revs": [revision]}]), "roc_auc")
+
+    (row,) = table.experiments
+    assert row.params["train.feature_groups"] == ["calendar", "weather"]
+    assert row.params["train.hist_gradient_boosting.learning_rate"] == 0.05
+    assert "train.feature_groups.0" not in row.params

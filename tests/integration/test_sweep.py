@@ -1,9 +1,9 @@
-"""Sweeps on DVC's experiment queue, for real, on the 20,000-flight sample.
+"""Sweeps of real ``dvc exp run --temp`` experiments, two at a time, on the 20,000-flight sample.
 
-One sweep (four configurations that work and one that fails at run time, two workers)
-is shared by the tests that read its results; promotion and sharing work on copies of
-it. Fewer boosting iterations and a cheaper permutation importance keep it quick, and
-the Ctrl-C test runs the sweep runner on a toy pipeline whose stage only sleeps.
+One sweep (four configurations that work and one that fails at run time, two jobs) is
+shared by the tests that read its results; promotion and sharing work on copies of it.
+Fewer boosting iterations and a cheaper permutation importance keep it quick, and the
+Ctrl-C test runs the sweep runner on a toy pipeline whose stage only sleeps.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from src.dvc import stages_ran
 from src.sandbox import REPO_ROOT, command_env, dvc, git, run, tree_snapshot
 
 pytestmark = pytest.mark.slow
@@ -34,8 +35,9 @@ QUICK = [
     "evaluate.importance_rows=500",
 ]
 UPSTREAM = ("ingest", "validate", "featurize", "split")
-#: Workspace files a queued experiment must never touch.
+#: Workspace files an experiment must never touch.
 WORKSPACE = ("params.yaml", "dvc.lock", "metrics", "models", "data/split", "data/predictions")
+LOGS = Path(".dvc/tmp/sweep/logs")
 SWEEP_TIMEOUT = 900
 
 
@@ -45,8 +47,7 @@ def write_spec(path: Path, grids: list[dict]) -> Path:
 
 
 def sweep_command(spec: Path, *extra: str) -> list[str]:
-    # Each poll runs `dvc queue status` (about 1 s of CPU): not too often beside the workers.
-    args = [sys.executable, "-m", "src.experiments.sweep", "--spec", str(spec), "--poll", "6", *extra]
+    args = [sys.executable, "-m", "src.experiments.sweep", "--spec", str(spec), *extra]
     for override in QUICK:
         args += ["--set", override]
     return args
@@ -102,43 +103,52 @@ def swept(sample_project_template: Path, tmp_path_factory: pytest.TempPathFactor
 
 def test_sweep_finishes_the_others_and_reports_the_failed_one(swept):
     experiments = swept.experiments
-    failed = [name for name, e in experiments.items() if e["state"] == "failed"]
-    succeeded = {name: e for name, e in experiments.items() if e["state"] == "success"}
 
     assert swept.result.returncode == 1, swept.output
-    assert len(failed) == 1 and experiments[failed[0]]["params"][0] == float("inf")
-    assert f"1 of 5 experiment(s) did not finish: {failed[0]}" in swept.output
-    assert f"{failed[0]} failed ({LR}=inf" in swept.output
-    assert "must be a float in the range (0.0, inf). Got inf instead" in swept.output  # the log, shown
+    # DVC does not list a failed --temp run: the sweep knows of it from its exit status.
+    assert sorted(experiments) == ["boosting-1", "boosting-2", "boosting-3", "boosting-4"]
+    assert "1 of 5 experiment(s) did not finish: broken-on-purpose-1" in swept.output
+    assert f"broken-on-purpose-1 failed ({LR}=inf" in swept.output
+    assert "must be a float in the range (0.0, inf). Got inf instead" in swept.output  # its log, shown
     # The four others ran to the end, each with its own parameters and its own results.
-    assert sorted(e["params"] for e in succeeded.values()) == [(0.05, 15), (0.05, 63), (0.2, 15), (0.2, 63)]
-    assert len({e["metrics"]["validation"]["roc_auc"] for e in succeeded.values()}) == 4
-    assert len({e["metrics"]["test"]["log_loss"] for e in succeeded.values()}) == 4
-    # ... and the closing table lists them, best validation score first.
-    table = [line for line in swept.result.stdout.splitlines() if re.search(r"\[[a-z]+-[a-z]+\]", line)]
-    listed = [re.search(r"\[([a-z]+-[a-z]+)\]", line)[1] for line in table]
-    assert sorted(listed) == sorted(succeeded)
+    assert all(e["state"] == "success" for e in experiments.values())
+    assert sorted(e["params"] for e in experiments.values()) == [(0.05, 15), (0.05, 63), (0.2, 15), (0.2, 63)]
+    assert len({e["metrics"]["validation"]["roc_auc"] for e in experiments.values()}) == 4
+    assert len({e["metrics"]["test"]["log_loss"] for e in experiments.values()}) == 4
+    # Every configuration is accounted for in the summary...
+    outcomes = dict(
+        re.findall(r"^\| (\S+) +\|.*\| (success|exited \d+) +\|", swept.result.stdout, re.MULTILINE)
+    )
+    assert outcomes == {**dict.fromkeys(experiments, "success"), "broken-on-purpose-1": "exited 255"}
+    # ... and the closing table lists the finished ones, best validation score first.
+    listed = re.findall(r"\[([a-z0-9-]+)\]", swept.result.stdout)
+    assert sorted(listed) == sorted(experiments)
     metric, sign = selection_metric(swept.project)
-    scores = [sign * succeeded[name]["metrics"]["validation"][metric] for name in listed]
+    scores = [sign * experiments[name]["metrics"]["validation"][metric] for name in listed]
     assert scores == sorted(scores, reverse=True)
 
 
 def test_upstream_stages_ran_once_not_per_experiment(swept):
-    ran = {}
-    for name, experiment in swept.experiments.items():
-        log = dvc(swept.project, "queue", "logs", name).stdout
-        ran[name] = re.findall(r"^Running stage '(\w+)'", log, flags=re.MULTILINE)
-        if experiment["state"] == "success":
-            assert ran[name] == ["train", "evaluate"], (name, log)
-            for stage in UPSTREAM:  # restored from the baseline's cached outputs
-                assert f"Stage '{stage}' didn't change, skipping" in log
-    assert not any(stage in UPSTREAM for stages in ran.values() for stage in stages)
-    assert "stage runs inside the sweep's experiments: evaluate x4, train x5" in swept.output
+    counts: dict[str, int] = {}
+    for name in [*swept.experiments, "broken-on-purpose-1"]:
+        log = (swept.project / LOGS / f"{name}.log").read_text()
+        ran = stages_ran(log)
+        # train, then what depends on it; the failed one stops at train.
+        assert ran[:2] == (["train", "evaluate"] if name in swept.experiments else ["train"]), (name, log)
+        assert not set(ran) & set(UPSTREAM), (name, ran)
+        for stage in UPSTREAM:  # restored from the baseline's cached outputs
+            assert f"Stage '{stage}' didn't change, skipping" in log
+        for stage in ran:
+            counts[stage] = counts.get(stage, 0) + 1
+    assert (counts["train"], counts["evaluate"]) == (5, 4)
+    shown = ", ".join(f"{stage} x{count}" for stage, count in sorted(counts.items()))
+    assert f"stage runs inside the sweep's experiments: {shown}" in swept.output
 
 
 def test_sweep_leaves_the_workspace_and_lock_untouched(swept):
     assert tree_snapshot(swept.project, *WORKSPACE) == swept.before
     assert git(swept.project, "status", "--porcelain").stdout == ""
+    assert git(swept.project, "stash", "list").stdout == ""
 
 
 def selection_metric(project: Path) -> tuple[str, int]:
@@ -150,7 +160,7 @@ def selection_metric(project: Path) -> tuple[str, int]:
 def test_promotion_commits_the_best_validation_experiment(swept, tmp_path):
     project = copy_repo(swept.project, tmp_path / "project")
     metric, sign = selection_metric(project)
-    succeeded = {name: e for name, e in swept.experiments.items() if e["state"] == "success"}
+    succeeded = swept.experiments
     # Best by validation score; on a tie, the first name.
     best = min(sorted(succeeded), key=lambda name: -sign * succeeded[name]["metrics"]["validation"][metric])
     head_before = git(project, "rev-parse", "HEAD").stdout.strip()
@@ -186,11 +196,7 @@ def test_promotion_commits_the_best_validation_experiment(swept, tmp_path):
 def test_promotion_refuses_an_experiment_that_does_not_beat_the_commit(swept, tmp_path):
     project = copy_repo(swept.project, tmp_path / "project")
     metric, sign = selection_metric(project)
-    scores = [
-        sign * e["metrics"]["validation"][metric]
-        for e in swept.experiments.values()
-        if e["state"] == "success"
-    ]
+    scores = [sign * e["metrics"]["validation"][metric] for e in swept.experiments.values()]
     head = sign * json.loads((project / "metrics/evaluate/metrics.json").read_text())["validation"][metric]
 
     result = run([sys.executable, "-m", "src.experiments.promote"], project, check=False)
@@ -210,7 +216,7 @@ def test_a_colleague_gets_an_experiment_through_the_remotes(swept, tmp_path):
     git(project, "remote", "add", "origin", str(origin))
     git(project, "push", "-q", "origin", "main")
     dvc(project, "remote", "modify", "--local", "local", "url", str(storage))
-    name, shared = next((n, e) for n, e in sorted(swept.experiments.items()) if e["state"] == "success")
+    name, shared = sorted(swept.experiments.items())[0]
 
     dvc(project, "exp", "push", "origin", name)
 
@@ -227,7 +233,7 @@ def test_a_colleague_gets_an_experiment_through_the_remotes(swept, tmp_path):
     assert (colleague / "dvc.lock").read_text() == git(project, "show", f"{shared['rev']}:dvc.lock").stdout
 
 
-def test_unknown_parameter_path_is_rejected_before_anything_is_queued(sample_project, tmp_path):
+def test_unknown_parameter_path_is_rejected_before_anything_runs(sample_project, tmp_path):
     spec = write_spec(
         tmp_path / "spec.yaml",
         [
@@ -240,8 +246,9 @@ def test_unknown_parameter_path_is_rejected_before_anything_is_queued(sample_pro
 
     assert result.returncode == 1
     assert "train.hist_gradient_boosting.learnig_rate: unknown parameter path" in result.stderr
-    assert "nothing was queued" in result.stderr
-    assert "No experiment tasks in the queue." in dvc(sample_project, "queue", "status").stdout
+    assert "nothing was run" in result.stderr
+    assert exp_show(sample_project) == {}
+    assert not (sample_project / LOGS).exists()
     assert git(sample_project, "status", "--porcelain").stdout == ""
 
 
@@ -269,15 +276,15 @@ def toy_project(tmp_path: Path) -> Path:
     return project
 
 
-def test_interrupted_sweep_leaves_the_workspace_alone_and_resumes(toy_project, tmp_path):
-    spec = write_spec(tmp_path / "spec.yaml", [{"name": "two", "set": [f"{LR}=0.05,0.2"]}])
+def test_ctrl_c_stops_the_experiments_leaves_the_workspace_alone_and_resume_finishes(toy_project, tmp_path):
+    spec = write_spec(tmp_path / "spec.yaml", [{"name": "rates", "set": [f"{LR}=0.05,0.1,0.2"]}])
     files = ("params.yaml", "dvc.lock", "model.txt")
     before = tree_snapshot(toy_project, *files)
     # `src` comes from this repository; params.yaml and dvc.yaml from the toy's directory.
     env = command_env(PYTHONPATH=str(REPO_ROOT))
     # Its own session, so that Ctrl-C can be sent as a terminal sends it: to the group.
     sweep = subprocess.Popen(
-        sweep_command(spec, "--jobs", "1"),
+        sweep_command(spec, "--jobs", "2"),
         cwd=toy_project,
         env=env,
         stdout=subprocess.PIPE,
@@ -285,36 +292,41 @@ def test_interrupted_sweep_leaves_the_workspace_alone_and_resumes(toy_project, t
         text=True,
         start_new_session=True,
     )
+    logs = [toy_project / LOGS / f"rates-{index}.log" for index in (1, 2)]
     try:
         deadline = time.monotonic() + SWEEP_TIMEOUT
-        while "Running" not in dvc(toy_project, "queue", "status").stdout:
-            assert sweep.poll() is None and time.monotonic() < deadline, "the sweep never started running"
-            time.sleep(1)
+        while not all(log.is_file() and stages_ran(log.read_text()) for log in logs):
+            assert sweep.poll() is None and time.monotonic() < deadline, "the experiments never started"
+            time.sleep(0.5)
         os.killpg(sweep.pid, signal.SIGINT)
-        _, stderr = sweep.communicate(timeout=120)
+        _, stderr = sweep.communicate(timeout=180)
     finally:
         if sweep.poll() is None:
             os.killpg(sweep.pid, signal.SIGKILL)
 
     assert sweep.returncode == 130, stderr
-    assert "python -m src.experiments.sweep --resume" in stderr and "dvc queue status" in stderr
+    assert "interrupted: stopping rates-1, rates-2" in stderr
+    assert "the workspace and dvc.lock are as they were" in stderr
+    assert "python -m src.experiments.sweep --resume" in stderr
     assert tree_snapshot(toy_project, *files) == before
-    status = dvc(toy_project, "queue", "status")
-    names = re.findall(r"^[0-9a-f]{7}\s+([a-z]+-[a-z]+)\s", status.stdout, flags=re.MULTILINE)
-    assert len(names) == 2, status.stdout
-    assert "Queued" in status.stdout  # the worker stopped after its experiment: the other waits
+    assert git(toy_project, "status", "--porcelain").stdout == ""
+    assert git(toy_project, "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
+    payload = json.loads(dvc(toy_project, "exp", "show", "--json").stdout)
+    assert not next(entry for entry in payload if entry["rev"] != "workspace").get("experiments")
+    assert list((toy_project / ".dvc/tmp/exps/standalone").glob("tmp*")) == []  # DVC removed its copies
 
     resumed = run(
-        [sys.executable, "-m", "src.experiments.sweep", "--resume", "--poll", "3"],
+        [sys.executable, "-m", "src.experiments.sweep", "--resume"],
         toy_project,
         check=False,
         PYTHONPATH=str(REPO_ROOT),
     )
 
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming: 3 of 3 configuration(s) left to run" in resumed.stderr
     payload = json.loads(dvc(toy_project, "exp", "show", "--json").stdout)
     experiments = next(entry for entry in payload if entry["rev"] != "workspace")["experiments"]
-    assert {entry["name"]: entry["executor"]["state"] for entry in experiments} == dict.fromkeys(
-        names, "success"
+    assert {entry["name"]: entry["revs"][0]["error"] for entry in experiments} == dict.fromkeys(
+        ["rates-1", "rates-2", "rates-3"], None
     )
     assert tree_snapshot(toy_project, *files) == before
