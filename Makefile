@@ -15,7 +15,7 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 # BASE='main;id' is a revision name to the tool, never a command to the shell.
 arg = '$(subst ','\'',$(value $(1)))'
 # Not exported either: make would expand them to put them in the recipes' environment.
-unexport REV BASE SPEC BRANCH REMOTE TOP JOBS VERSION STAGE
+unexport REV BASE SPEC BRANCH REMOTE TOP JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT
 
 # Stage commands say `python`/`dvc`: they must be the virtual environment's.
 export PATH := $(BIN):$(PATH)
@@ -50,7 +50,7 @@ test: $(STAMP) ## run the whole test suite, slow integration tests included (in 
 	python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 test-fast: $(STAMP) ## run the tests that start no process and train no model (under a minute)
-	python -m pytest -m "not slow"
+	python -m pytest -m "not slow" -n auto --maxprocesses 4
 
 lint: $(STAMP) ## check style with ruff
 	ruff check src tests bench
@@ -101,6 +101,15 @@ promote-model: $(STAMP) ## assign a model version to a stage: make promote-model
 	python -m src.registry.promote $(if $(value VERSION),$(call arg,VERSION),$(error set VERSION, e.g. make promote-model VERSION=v1.0.0 STAGE=staging)) --stage $(if $(value STAGE),$(call arg,STAGE),$(error set STAGE: dev, staging or prod))
 models: $(STAMP) ## every model version with its stages, commit and test metrics; VERSION=vX.Y.Z prints its card
 	python -m src.registry.models $(if $(value VERSION),--card $(call arg,VERSION))
+
+.PHONY: score serve
+MODEL ?= prod
+OUT ?= scored.parquet
+PORT ?= 8000
+score: $(STAMP) ## score a drop of schedules: make score INPUT=<dir> [MODEL=prod] [OUT=scored.parquet] [SHADOW=<version>]
+	python -m src.serving.batch --model $(call arg,MODEL) --input $(if $(value INPUT),$(call arg,INPUT),$(error set INPUT, e.g. make score INPUT=data/external/tomorrow)) --out $(call arg,OUT) $(if $(value SHADOW),--shadow $(call arg,SHADOW))
+serve: $(STAMP) ## serve MODEL (default prod) over HTTP on 127.0.0.1:PORT (default 8000); OpenAPI page at /docs
+	python -m src.serving.service --model $(call arg,MODEL) --port $(call arg,PORT)
 
 UV_COMPILE := uv pip compile --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header
 lock: ## recompile requirements.txt, then requirements-build.txt pinned alike (needs uv)

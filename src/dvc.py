@@ -292,4 +292,28 @@ def tags(*patterns: str, cwd: Path | str | None = None) -> list[str]:
 def default_remote(cwd: Path | str | None = None) -> str | None:
     """The default DVC remote's name (``core.remote``), or None when there is none."""
     result = dvc("remote", "default", cwd=cwd, check=False)
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    return (result.stdout.strip() or None) if result.returncode == 0 else None
+
+
+# --- serving ----------------------------------------------------------------------------------
+
+
+def start_module(
+    module: str, *args: str, log: Path, cwd: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.Popen:
+    """Start ``python -m MODULE ARGS`` with this interpreter, without waiting (the HTTP service).
+
+    Like :func:`start_dvc`: output to the file ``log``, a session of its own, stopped with
+    :func:`interrupt` (uvicorn shuts down cleanly on SIGINT).
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=None if env is None else dict(env),
+        )

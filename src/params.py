@@ -19,6 +19,7 @@ from src.core.params import PARAMS_FILE, StageParams, parse_with, read_params_fi
 from src.core.stage import run_stage
 from src.experiments.selection import SelectParams
 from src.review.assessment import GateParams
+from src.serving.settings import ScoreParams, ServeParams
 
 log = logging.getLogger("pipeline")
 
@@ -30,6 +31,8 @@ class Params(StageParams):
 
     select: SelectParams = SelectParams()
     gate: GateParams = GateParams()
+    score: ScoreParams = ScoreParams()
+    serve: ServeParams = ServeParams()
 
 
 def parse_params(raw: object, origin: str = str(PARAMS_FILE)) -> Params:

@@ -71,6 +71,8 @@ def test_make_targets_in_the_docs_exist(doc: str, command: str) -> None:
         assert target in MAKE_TARGETS, f"{doc}: `{command}`: no make target {target!r}"
 
 
+# runpy warns that the module was imported already (by an earlier test): harmless for --help.
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules after import of package:RuntimeWarning")
 @pytest.mark.parametrize(
     ("doc", "command"), [c for c in COMMANDS if words(c[1])[:2] == ["python", "-m"] and "src." in c[1]]
 )

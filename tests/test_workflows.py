@@ -31,7 +31,7 @@ def steps(workflow: dict):
 
 
 def test_the_expected_workflows_exist():
-    assert {path.name for path in WORKFLOWS} >= {"ci.yaml", "cml.yaml"}
+    assert {path.name for path in WORKFLOWS} >= {"ci.yaml", "cml.yaml", "release.yaml"}
 
 
 @pytest.mark.slow
@@ -70,8 +70,13 @@ def test_security_rules(path: Path):
         if uses.startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False
         if uses.startswith("aws-actions/configure-aws-credentials@"):
-            assert set(step["with"]) == {"role-to-assume", "aws-region"}, "OIDC role only, no stored keys"
-            assert step["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+            assert set(step["with"]) <= {
+                "role-to-assume",
+                "aws-region",
+                "output-credentials",
+                "output-env-credentials",
+            }, "OIDC role only, no stored keys"
+            assert re.fullmatch(r"\$\{\{ vars\.AWS_(\w+_)?ROLE_ARN \}\}", step["with"]["role-to-assume"])
     assert "secrets." not in text, "no stored secrets: OIDC for AWS, the job token for comments"
 
 
@@ -89,9 +94,42 @@ def test_write_permissions_only_where_they_are_used(path: Path):
         assert set(permissions) <= {"contents", "pull-requests", "id-token"}, job_name
 
 
-def test_cml_workflow_runs_on_pull_requests_only_and_posts_one_sticky_comment():
+def test_superseded_runs_are_cancelled_for_pull_requests_only():
+    for name in ("ci.yaml", "cml.yaml"):
+        concurrency = load(REPO_ROOT / ".github" / "workflows" / name)["concurrency"]
+        assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}", name
+        assert "github.event_name" in concurrency["group"], f"{name}: main and pull requests share no group"
+
+
+HASHED_INSTALLS = WORKFLOWS  # every install step, release.yaml included
+
+
+def test_installs_use_hashed_artifacts_only():
+    for path in HASHED_INSTALLS:
+        for _, _, step in steps(load(path)):
+            if "pip install" in step.get("run", ""):
+                assert step["run"].split("\n")[:2] == [
+                    "python -m pip install --require-hashes -r requirements-build.txt",
+                    "python -m pip install --require-hashes --no-build-isolation -r requirements.txt",
+                ], path.name
+            if step.get("with", {}).get("cache") == "pip":
+                assert step["with"]["cache-dependency-path"].split() == [
+                    "requirements-build.txt",
+                    "requirements.txt",
+                ], path.name
+
+
+def test_cml_workflow_posts_one_sticky_comment_and_only_main_pushes():
     workflow = load(REPO_ROOT / ".github" / "workflows" / "cml.yaml")
-    assert set(triggers(workflow)) == {"pull_request"}
+    assert triggers(workflow) == {"pull_request": {"branches": ["main"]}, "push": {"branches": ["main"]}}
+    assert workflow["jobs"]["report"]["if"] == "github.event_name == 'pull_request'"
+    assert workflow["jobs"]["publish"]["if"].startswith(
+        "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    )
+    assert (
+        "BASE_SHA: ${{ github.event.pull_request.base.sha }}"
+        in (REPO_ROOT / ".github" / "workflows" / "cml.yaml").read_text()
+    )
     job_steps = [step for _, _, step in steps(workflow)]
     runs = "\n".join(step.get("run", "") for step in job_steps)
     assert "cml comment update" in runs
@@ -104,3 +142,11 @@ def test_cml_workflow_runs_on_pull_requests_only_and_posts_one_sticky_comment():
     assert names.index("Post the report as the pull-request comment") < names.index("Gate"), (
         "the gate fails the job only after the comment is posted"
     )
+    comment = next(
+        step for step in job_steps if step["name"] == "Post the report as the pull-request comment"
+    )
+    assert comment["continue-on-error"] is True and comment["id"] == "comment"
+    report_steps = workflow["jobs"]["report"]["steps"]
+    after = report_steps[report_steps.index(comment) + 1 :]
+    assert [step["if"] for step in after][0] == "${{ !cancelled() && steps.comment.outcome == 'failure' }}"
+    assert all(step["if"].startswith("${{ !cancelled()") for step in after)
