@@ -13,9 +13,11 @@ matplotlib.use("Agg")  # no display; the same renderer everywhere
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench.floor_report import FULL_TARGET_S, INCREMENTAL_TARGET_S, floor_section  # noqa: E402
 from bench.stats import (  # noqa: E402
     BEFORE_FIRST_STAGE,
     GIB,
+    MIB,
     Summary,
     format_bytes,
     format_ratio,
@@ -31,6 +33,8 @@ from bench.stats import (  # noqa: E402
 OVERHEAD_TARGET = 1.10
 TIME_EXPONENT_TARGET = 1.1
 MEMORY_LIMIT_BYTES = 16 * GIB
+#: Issue 13: the full run's peak memory may not grow past what it was (496 MiB).
+PEAK_MEMORY_1X_BYTES = 496 * MIB
 PNG_METADATA = {"Software": None}  # no version string in the image bytes
 #: Row for DVC's own CPU time in a ``dvc repro``: the total less the stage commands'.
 DVC_ITSELF = "(dvc itself)"
@@ -274,7 +278,24 @@ def summary_section(analysis: Analysis) -> str:
             if largest == 16
             else f"n/a (16× not run; largest {largest}×)",
         ),
-        ("full `dvc repro`, 1×", format_seconds(analysis.full_wall.median), "", ""),
+        (
+            "full `dvc repro`, 1×",
+            format_seconds(analysis.full_wall.median),
+            f"≤ {format_seconds(FULL_TARGET_S)}",
+            verdict(analysis.full_wall.median <= FULL_TARGET_S),
+        ),
+        (
+            "`dvc repro` after a training-parameter change, 1×",
+            format_seconds(incremental.median),
+            f"≤ {format_seconds(INCREMENTAL_TARGET_S)}",
+            verdict(incremental.median <= INCREMENTAL_TARGET_S),
+        ),
+        (
+            "peak memory of a full run, 1×",
+            format_bytes(analysis.full_peak.median),
+            f"≤ {format_bytes(PEAK_MEMORY_1X_BYTES)}",
+            verdict(analysis.full_peak.median <= PEAK_MEMORY_1X_BYTES),
+        ),
         (
             "incremental re-run / full run",
             format_ratio(ratio(incremental.median, analysis.full_wall.median)),
@@ -708,6 +729,7 @@ def render_markdown(results: dict, plot_link: str) -> str:
         f"## Summary\n\n{summary_section(analysis)}",
         f"## Machine\n\n{machine_section(results)}",
         f"## Full `dvc repro` on the real data (1×)\n\n{full_section(analysis)}",
+        f"## Each stage against its floor\n\n{floor_section(results)}",
         f"## DVC's overhead\n\n{overhead_section(analysis)}",
         f"## No-op runs and the import floor\n\n{noop_section(results)}",
         f"## Incremental re-run after a training-parameter change\n\n{incremental_section(analysis)}",

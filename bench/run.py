@@ -5,7 +5,8 @@ Every measurement runs in a fresh copy of the working tree in a temporary direct
 data and an empty DVC cache, so its ``dvc repro`` rebuilds everything. The phases:
 
 1. full ``dvc repro`` on the real data (each run in its own fresh copy);
-2. the same stage commands run directly, one after the other (DVC's overhead);
+2. the same stage commands run directly, one after the other (DVC's overhead), then each
+   stage's floor (start-up, I/O, core computation) in the last copy (``bench/floors.py``);
 3. no-op ``dvc repro`` against ``dvc status`` and ``dvc --version``;
 4. an incremental re-run after a training-parameter change;
 5. scaling: the pipeline on the flights replicated ``ingest.replicate`` times;
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.floors import measure_floors
 from bench.machine import describe_machine
 from bench.measure import CommandFailed, Measurement, machine_busy_seconds, own_cpu, run_measured
 from bench.report import write_report
@@ -252,10 +254,11 @@ def estimate_seconds(
     remaining_full = (runs - 1) * full_s
     direct = runs * full_s
     noop = (3 * runs + 4) * 4.0 + full_s * 0.1
+    floors = runs * 0.8 * full_s  # every stage's start-up, the fit and the importance again
     incremental = runs * 0.5 * full_s
     scaling = sum(factor * full_s * scaling_runs for factor in factors if factor > 1)
     external = sum(EXTERNAL_COST_IN_FULL_RUNS.get(name, 0.0) * full_s for name in externals)
-    return remaining_full + direct + noop + incremental + scaling + external
+    return remaining_full + direct + floors + noop + incremental + scaling + external
 
 
 def measure(args: argparse.Namespace, progress: Progress) -> dict:
@@ -303,6 +306,16 @@ def measure(args: argparse.Namespace, progress: Progress) -> dict:
         results["full"] = full
         results["direct"] = direct
         results["stage_order"] = full[-1]["stages_run"]
+
+        progress.say("floors: each stage's start-up, I/O and core computation, in the last copy")
+        order = results["stage_order"]
+        results["floors"] = measure_floors(
+            kept,
+            bench.env,
+            {stage: bench.stage_cmds[stage] for stage in order},
+            args.runs,
+            RESULTS_DIR / "logs",
+        )
 
         progress.say("phase 3/6: no-op dvc repro, dvc status, dvc --version")
         results["noop"] = bench.noop(kept)

@@ -1,18 +1,15 @@
 """Is a change in the primary test metrics real or noise, and does it pass the gate?
 
-The one piece of logic behind both ``python -m src.review.report`` and ``python -m src.review.gate``:
-pure functions from two revisions' metrics and per-flight test predictions to a
-verdict (improved, worse, within noise) and the gate's list of failures.
+The one piece of logic behind both ``python -m src.review.report`` and ``python -m src.review.gate``
+(and the calibration benchmark, ``bench/calibration.py``): pure functions from two
+revisions' metrics and per-flight test scores to a verdict (improved, worse, within
+noise) and the gate's list of failures.
 
-The confidence interval of a change comes from a paired bootstrap: the same resampled
-test flights score both revisions, so the noise of which flights happen to be in the
-test period cancels out and only the models' difference remains. A resample is a
-vector of row counts (how often each flight was drawn); the metrics below take those
-counts as sample weights. They give the same numbers as scikit-learn's metric
-functions with ``sample_weight`` (the tests check this), but sort the scores once per
-revision instead of once per call: with 55,000 test flights scikit-learn needs about
-60 ms per resample and metric pair, these about 1 ms, which is what keeps a
-1,000-sample report within seconds.
+Each revision is scored by its replicates: the ``train`` stage's model and the same
+configuration trained with other seeds (``data/seeds``). The interval of a change covers
+both sources of noise, the test sample and training (:mod:`src.review.noise`); when
+training noise cannot be measured the verdict is "not assessed", with the reason, and
+the gate falls back to its stricter rule (the tolerance alone).
 """
 
 from __future__ import annotations
@@ -24,35 +21,77 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
-import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from src.core.params import LOWER_IS_BETTER, MetricName, ParamsSection
-from src.core.stage import PipelineError
+from src.review.bootstrap import SUPPORTED_METRICS, bootstrap_changes, rank_scores, resampled_metrics
+from src.review.noise import NoiseEstimate, estimate_noise
+from src.review.pairing import PairedScores, pair_predictions, training_note
 
-#: Column names of a predictions file (written by the evaluate stage).
-KEY, LABEL, SCORE = "flight_id", "is_late", "score"
-#: Resamples evaluated at once: bounds memory to a few (BATCH x rows) arrays.
-BATCH = 25
-#: Probabilities are clipped this far from 0 and 1 before taking logs, as scikit-learn does.
-EPSILON = float(np.finfo(np.float64).eps)
+# Imported from here by the registry (card, promote), which builds on this verdict.
+__all__ = ["SUPPORTED_METRICS", "PairedScores", "pair_predictions", "rank_scores", "resampled_metrics"]
+
+NO_SEEDS = "no replicates trained with other seeds were given"
+
+
+Tolerances = dict[MetricName, Annotated[float, Field(ge=0)]]
+
+
+class SegmentParams(ParamsSection):
+    """``gate.segments``: test flights by carrier, origin, scheduled hour band and distance band."""
+
+    #: Segments with fewer test flights (both revisions scored) are listed, not assessed.
+    min_flights: Annotated[int, Field(ge=1)] = 1000
+    #: How much worse than the base a segment's metric may get before it can fail the gate.
+    tolerance: Tolerances = {"roc_auc": 0.02, "average_precision": 0.03}
+    #: Scheduled departure hour bands: each value starts a band, the first is 0.
+    hour_bands: Annotated[list[Annotated[int, Field(ge=0, le=23)]], Field(min_length=1)] = [
+        0,
+        9,
+        12,
+        15,
+        18,
+        21,
+    ]
+    #: Distance bands in miles: each value starts a band, the first is 0, the last is open.
+    distance_bands: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] = [
+        0,
+        500,
+        1000,
+        1500,
+        2000,
+    ]
+    #: Paired resamples of each segment's flights (its test-sample noise).
+    bootstrap_samples: Annotated[int, Field(ge=50)] = 100
+    #: Segments listed in the report, those that changed most first.
+    shown: Annotated[int, Field(ge=1)] = 10
+
+    @model_validator(mode="after")
+    def _bands_start_at_zero_and_increase(self) -> SegmentParams:
+        for name in ("hour_bands", "distance_bands"):
+            edges = getattr(self, name)
+            if edges[0] != 0 or any(
+                later <= earlier for earlier, later in zip(edges, edges[1:], strict=False)
+            ):
+                raise ValueError(f"{name} must start at 0 and increase: got {edges}")
+        return self
 
 
 class GateParams(ParamsSection):
     """``gate`` in params.yaml: what the pull-request report assesses and the gate enforces."""
 
-    #: Test metrics a pull-request report bootstraps and the gate checks.
+    #: Test metrics a pull-request report assesses and the gate checks.
     primary_metrics: Annotated[list[MetricName], Field(min_length=1)] = ["roc_auc", "average_precision"]
     #: Absolute floors: a primary metric below (above, if lower is better) fails.
     floors: dict[MetricName, float] = {"roc_auc": 0.65, "average_precision": 0.45}
     #: How much worse than the base a primary metric may get before it can fail.
-    tolerance: dict[MetricName, Annotated[float, Field(ge=0)]] = {
-        "roc_auc": 0.005,
-        "average_precision": 0.005,
-    }
-    bootstrap_samples: Annotated[int, Field(ge=100)] = 1000
+    tolerance: Tolerances = {"roc_auc": 0.005, "average_precision": 0.005}
+    #: Paired resamples of the test flights (the test-sample noise of a change): each
+    #: scores every replicate of both revisions; the interval uses their spread, not tails.
+    bootstrap_samples: Annotated[int, Field(ge=50)] = 200
     confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
     seed: Annotated[int, Field(ge=0)] = 2013
+    segments: SegmentParams = SegmentParams()
 
 
 class Verdict(enum.StrEnum):
@@ -60,29 +99,13 @@ class Verdict(enum.StrEnum):
     WORSE = "worse"
     NOISE = "within noise"
     NO_BASELINE = "no baseline"
-    #: A change whose interval could not be computed (no paired predictions).
+    #: A change whose interval could not be computed (the reason is given beside it).
     NOT_ASSESSED = "not assessed"
 
 
 @dataclass(frozen=True)
-class PairedScores:
-    """Both revisions' labels and scores on the test flights they share, row by row."""
-
-    base_labels: np.ndarray
-    base_scores: np.ndarray
-    branch_labels: np.ndarray
-    branch_scores: np.ndarray
-    base_rows: int
-    branch_rows: int
-
-    @property
-    def rows(self) -> int:
-        return len(self.branch_scores)
-
-
-@dataclass(frozen=True)
 class Interval:
-    """A bootstrap confidence interval of ``branch - base``."""
+    """A confidence interval of ``branch - base``."""
 
     low: float
     high: float
@@ -94,12 +117,16 @@ class Interval:
 
 @dataclass(frozen=True)
 class MetricChange:
-    """One primary test metric in both revisions."""
+    """One primary test metric in both revisions (means over their replicates when measured)."""
 
     metric: str
     base: float | None
     branch: float | None
     interval: Interval | None = None
+    #: Replicate values and noise parts behind ``interval`` (None without paired scores).
+    noise: NoiseEstimate | None = None
+    #: Why this metric has no interval although the base has metrics (else None).
+    reason: str | None = None
 
     @property
     def lower_is_better(self) -> bool:
@@ -126,156 +153,39 @@ class Assessment:
     changes: tuple[MetricChange, ...]
     verdict: Verdict
     gate_failures: tuple[str, ...]
-    #: Why there is no confidence interval, when there is none (else None).
+    #: Why there is no interval covering both noise sources, when there is none (else None).
     interval_note: str | None
     paired_rows: int
     #: Test flights each revision scored (differ when the data or the split changed).
     base_rows: int = 0
     branch_rows: int = 0
+    #: Replicates (the train stage's model and the other seeds) behind each side's values.
+    base_replicates: int = 0
+    branch_replicates: int = 0
+    #: What else could not be assessed, and why (left-out seeds, ...).
+    notes: tuple[str, ...] = ()
 
     @property
     def gate_passed(self) -> bool:
         return not self.gate_failures
 
 
-# --- pairing ------------------------------------------------------------------------
-
-
-def pair_predictions(base: pd.DataFrame, branch: pd.DataFrame) -> PairedScores:
-    """Align two revisions' predictions on the flights both scored.
-
-    Both frames need the columns ``flight_id``, ``is_late`` and ``score``; each
-    revision keeps its own labels (a change to the label definition shows as such).
-    """
-    for name, frame in (("base", base), ("branch", branch)):
-        missing = {KEY, LABEL, SCORE} - set(frame.columns)
-        if missing:
-            raise PipelineError(f"{name} predictions lack the column(s) {', '.join(sorted(missing))}")
-        if frame[KEY].duplicated().any():
-            raise PipelineError(f"{name} predictions list a {KEY} more than once")
-    columns = [KEY, LABEL, SCORE]
-    joined = base[columns].merge(branch[columns], on=KEY, suffixes=("_base", "_branch"), sort=True)
-    return PairedScores(
-        base_labels=joined[f"{LABEL}_base"].to_numpy(dtype=np.int8),
-        base_scores=joined[f"{SCORE}_base"].to_numpy(dtype=np.float64),
-        branch_labels=joined[f"{LABEL}_branch"].to_numpy(dtype=np.int8),
-        branch_scores=joined[f"{SCORE}_branch"].to_numpy(dtype=np.float64),
-        base_rows=len(base),
-        branch_rows=len(branch),
-    )
-
-
-# --- metrics on bootstrap weights ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RankedScores:
-    """One revision's test flights, indexed for counting resamples by score and class.
-
-    Flights with the same score and label fall in one cell; cells are numbered from
-    the highest score down (``2 * rank + label``), so counting a resample's draws per
-    cell gives, in score order, how many positives and negatives it holds at each
-    distinct score: all that the ranking metrics need, without sorting again.
-    """
-
-    cell_of_row: np.ndarray
-    distinct_scores: int
-    labels: np.ndarray  # row order, as floats
-    scores: np.ndarray  # row order
-
-
-def rank_scores(labels: np.ndarray, scores: np.ndarray) -> RankedScores:
-    distinct, inverse = np.unique(-np.asarray(scores, dtype=np.float64), return_inverse=True)
-    labels = np.asarray(labels).astype(np.int64)
-    return RankedScores(
-        cell_of_row=2 * inverse.ravel() + labels,
-        distinct_scores=len(distinct),
-        labels=labels.astype(np.float64),
-        scores=np.asarray(scores, dtype=np.float64),
-    )
-
-
-def _class_counts_by_score(ranked: RankedScores, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per resample and distinct score (highest first): drawn positives and negatives.
-
-    float32 holds these counts and their cumulative sums exactly (they stay far below
-    2**24) at half the memory traffic of float64.
-    """
-    samples, cells = draws.shape[0], 2 * ranked.distinct_scores
-    offsets = cells * np.arange(samples)[:, None]
-    counts = np.bincount((ranked.cell_of_row[draws] + offsets).ravel(), minlength=samples * cells)
-    counts = counts.reshape(samples, ranked.distinct_scores, 2).astype(np.float32)
-    return np.ascontiguousarray(counts[:, :, 1]), np.ascontiguousarray(counts[:, :, 0])
-
-
-def _roc_auc(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """P(score of a positive > score of a negative), ties counted half."""
-    positives_above = np.cumsum(positive, axis=1) - positive
-    pairs = positive.sum(axis=1, dtype=np.float64) * negative.sum(axis=1, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (negative * (positives_above + 0.5 * positive)).sum(axis=1, dtype=np.float64) / pairs
-
-
-def _average_precision(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    """Precision at each distinct score, weighted by the recall gained there."""
-    true_positives = np.cumsum(positive, axis=1)
-    flagged = true_positives + np.cumsum(negative, axis=1)
-    precision = np.divide(true_positives, flagged, out=np.zeros_like(flagged), where=flagged > 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (positive * precision).sum(axis=1, dtype=np.float64) / true_positives[:, -1]
-
-
-RANKING_METRICS = {"roc_auc": _roc_auc, "average_precision": _average_precision}
-SUPPORTED_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
-
-
-def resampled_metrics(
-    ranked: RankedScores, draws: np.ndarray, metrics: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """Each metric on each resample (a row of ``draws``, the row positions drawn).
-
-    The same values as scikit-learn's ``roc_auc_score``, ``average_precision_score``,
-    ``log_loss`` and ``brier_score_loss`` on the drawn rows (the tests check this).
-    """
-    values = {}
-    if RANKING_METRICS.keys() & set(metrics):
-        positive, negative = _class_counts_by_score(ranked, draws)
-        for metric, function in RANKING_METRICS.items():
-            if metric in metrics:
-                values[metric] = function(positive, negative)
-    if "log_loss" in metrics:
-        clipped = np.clip(ranked.scores, EPSILON, 1 - EPSILON)
-        per_row = -(ranked.labels * np.log(clipped) + (1 - ranked.labels) * np.log1p(-clipped))
-        values["log_loss"] = per_row[draws].mean(axis=1)
-    if "brier" in metrics:
-        values["brier"] = ((ranked.scores - ranked.labels) ** 2)[draws].mean(axis=1)
-    return values
-
-
 def paired_bootstrap(
     paired: PairedScores, metrics: Sequence[str], samples: int, confidence: float, seed: int
 ) -> dict[str, Interval]:
-    """Percentile interval of ``metric(branch) - metric(base)`` over resampled shared rows."""
-    unknown = [metric for metric in metrics if metric not in SUPPORTED_METRICS]
-    if unknown:
-        raise PipelineError(f"no bootstrap for metric(s) {', '.join(unknown)}")
-    base = rank_scores(paired.base_labels, paired.base_scores)
-    branch = rank_scores(paired.branch_labels, paired.branch_scores)
-    rng = np.random.default_rng(seed)
-    deltas: dict[str, list[np.ndarray]] = {metric: [] for metric in metrics}
-    for start in range(0, samples, BATCH):
-        # The same draws score both revisions: that is what makes the bootstrap paired.
-        draws = rng.integers(0, paired.rows, size=(min(BATCH, samples - start), paired.rows))
-        base_values = resampled_metrics(base, draws, metrics)
-        branch_values = resampled_metrics(branch, draws, metrics)
-        for metric in metrics:
-            deltas[metric].append(branch_values[metric] - base_values[metric])
+    """Percentile interval of ``metric(branch) - metric(base)`` of the train stage's models
+    over resampled shared rows: the test-sample noise alone."""
+    changes = bootstrap_changes(
+        (paired.base_labels, paired.base_scores),
+        (paired.branch_labels, paired.branch_scores),
+        metrics,
+        samples,
+        seed,
+    )
     tail = (1 - confidence) / 2 * 100
     intervals = {}
     for metric in metrics:
-        values = np.concatenate(deltas[metric])
-        # A resample without both classes has no ROC AUC: leave it out (vanishingly rare).
-        low, high = np.nanpercentile(values, [tail, 100 - tail])
+        low, high = np.nanpercentile(changes[metric], [tail, 100 - tail])
         intervals[metric] = Interval(low=float(low), high=float(high), confidence=confidence)
     return intervals
 
@@ -286,7 +196,7 @@ def paired_bootstrap(
 def metric_verdict(change: MetricChange) -> Verdict:
     """Improved or worse when the interval excludes zero; within noise when it does not."""
     if change.base is None:
-        return Verdict.NO_BASELINE
+        return Verdict.NOT_ASSESSED if change.reason else Verdict.NO_BASELINE
     if change.branch is None or change.interval is None:
         return Verdict.NOT_ASSESSED
     if not change.interval.excludes_zero():
@@ -308,13 +218,38 @@ def _number(value: float) -> str:
     return f"{value:.4f}"
 
 
+def worse_beyond(change: MetricChange, tolerance: float, name: str, tolerance_name: str) -> str | None:
+    """The gate's rule for one change: a sentence when it fails, else None.
+
+    Fails when worse than the base by more than ``tolerance`` and the interval (both
+    noise sources) is entirely on the worse side of zero. Without an interval the
+    tolerance alone decides, so missing seeds or a missing remote never let a
+    regression through.
+    """
+    worsening = change.worsening
+    if worsening is None or worsening <= tolerance:
+        return None
+    said = (
+        f"{name} got worse by {_number(worsening)} ({_number(change.base)} -> {_number(change.branch)}), "
+        f"more than the {tolerance_name} {_number(tolerance)}"
+    )
+    interval = change.interval
+    if interval is None:
+        why = f" ({change.reason})" if change.reason else ""
+        return f"{said}, and no interval with both noise sources could be computed{why}: the tolerance alone decides."
+    if interval.excludes_zero() and (interval.high < 0) != change.lower_is_better:
+        return (
+            f"{said}, and the {interval.confidence:.0%} interval of the change (test sample and training "
+            f"noise) [{interval.low:+.4f}, {interval.high:+.4f}] excludes zero."
+        )
+    return None
+
+
 def gate_failures(changes: Sequence[MetricChange], gate: GateParams) -> list[str]:
     """One sentence, naming the metric, per reason the gate fails; empty when it passes.
 
-    Fails when a primary metric is missing, beyond its floor, or worse than the base by
-    more than its tolerance with a bootstrap interval on the worse side of zero. With
-    no interval (the base's predictions could not be fetched) the tolerance alone
-    decides, so a missing remote never lets a regression through.
+    Fails when a primary metric is missing, beyond its floor, or worse than the base
+    beyond its tolerance (:func:`worse_beyond`).
     """
     failures = []
     for change in changes:
@@ -330,25 +265,44 @@ def gate_failures(changes: Sequence[MetricChange], gate: GateParams) -> list[str
                 failures.append(
                     f"{name} is {_number(change.branch)}, {side} of {_number(floor)} (gate.floors)."
                 )
-        tolerance = gate.tolerance.get(change.metric, 0.0)
-        worsening = change.worsening
-        if worsening is None or worsening <= tolerance:
-            continue
-        interval = change.interval
-        if interval is None:
-            failures.append(
-                f"{name} got worse by {_number(worsening)} ({_number(change.base)} -> "
-                f"{_number(change.branch)}), more than the tolerance {_number(tolerance)}, "
-                "and no bootstrap interval could show it is noise."
-            )
-        elif interval.excludes_zero() and (interval.high < 0) != change.lower_is_better:
-            failures.append(
-                f"{name} got worse by {_number(worsening)} ({_number(change.base)} -> "
-                f"{_number(change.branch)}), more than the tolerance {_number(tolerance)}, and the "
-                f"{interval.confidence:.0%} bootstrap interval of the change "
-                f"[{interval.low:+.4f}, {interval.high:+.4f}] excludes zero."
-            )
+        failure = worse_beyond(change, gate.tolerance.get(change.metric, 0.0), name, "tolerance")
+        if failure:
+            failures.append(failure)
     return failures
+
+
+def metric_changes(
+    metrics: Sequence[str],
+    estimates: Mapping[str, NoiseEstimate],
+    base_metrics: Mapping[str, float] | None,
+    branch_metrics: Mapping[str, float],
+    confidence: float,
+    note: str | None,
+) -> list[MetricChange]:
+    """Each metric's change: replicate means and the noise interval where they exist.
+
+    Without paired scores the values are the metrics files' (the train stage's model).
+    ``note`` says why training noise is unknown, if it is.
+    """
+    changes = []
+    for metric in metrics:
+        estimate = estimates.get(metric)
+        interval, reason = None, note
+        if estimate is not None and estimate.defined:
+            base, branch = estimate.base_mean, estimate.branch_mean
+            if note is None:
+                interval = Interval(*estimate.bounds(confidence), confidence)
+        else:
+            base = None if base_metrics is None else base_metrics.get(metric)
+            branch = branch_metrics.get(metric)
+            if base_metrics is None:
+                reason = None  # no baseline at all: the verdict says so
+            elif estimate is not None:
+                reason = f"test {metric} is undefined on the shared flights (one class only)"
+            elif base is None:
+                reason = f"the base's metrics have no test {metric}"
+        changes.append(MetricChange(metric, base, branch, interval, estimate, reason))
+    return changes
 
 
 def assess(
@@ -361,34 +315,41 @@ def assess(
     """Compare the primary test metrics of two revisions and apply the gate.
 
     ``base_metrics`` is None when the base has no metrics (first pull request);
-    ``paired`` is None when the base's predictions are unavailable, with
-    ``interval_note`` saying why.
+    ``paired`` is None when a revision's predictions are unavailable, with
+    ``interval_note`` saying why. Training noise needs other seeds' scores on both
+    sides of ``paired``; without them ``interval_note`` (or a default) says why.
     """
-    intervals: dict[str, Interval] = {}
-    if base_metrics is not None and paired is not None:
-        if paired.rows == 0:
-            interval_note = "the two revisions share no test flights"
-        else:
-            intervals = paired_bootstrap(
-                paired, gate.primary_metrics, gate.bootstrap_samples, gate.confidence, gate.seed
-            )
-    elif base_metrics is None:
-        interval_note = "the base has no metrics"
-    changes = tuple(
-        MetricChange(
-            metric=metric,
-            base=None if base_metrics is None else base_metrics.get(metric),
-            branch=branch_metrics.get(metric),
-            interval=intervals.get(metric),
+    estimates: dict[str, NoiseEstimate] = {}
+    note = interval_note
+    if base_metrics is None:
+        note = "the base has no metrics"
+    elif paired is not None and paired.rows == 0:
+        note = "the two revisions share no test flights"
+    elif paired is not None:
+        estimates = estimate_noise(
+            (paired.base_labels, paired.replicates("base")),
+            (paired.branch_labels, paired.replicates("branch")),
+            gate.primary_metrics,
+            gate.bootstrap_samples,
+            gate.seed,
         )
-        for metric in gate.primary_metrics
+        missing = training_note(paired)
+        note = None if missing is None else f"training noise not measured: {interval_note or missing}"
+    elif note is None:
+        note = NO_SEEDS
+    changes = metric_changes(
+        gate.primary_metrics, estimates, base_metrics, branch_metrics, gate.confidence, note
     )
+    usable = paired is not None and bool(estimates)
     return Assessment(
-        changes=changes,
+        changes=tuple(changes),
         verdict=overall_verdict(changes),
         gate_failures=tuple(gate_failures(changes, gate)),
-        interval_note=None if intervals else interval_note,
+        interval_note=note,
         paired_rows=paired.rows if paired is not None else 0,
         base_rows=paired.base_rows if paired is not None else 0,
         branch_rows=paired.branch_rows if paired is not None else 0,
+        base_replicates=len(paired.replicates("base")) if usable else 0,
+        branch_replicates=len(paired.replicates("branch")) if usable else 0,
+        notes=paired.notes if paired is not None else (),
     )

@@ -1,8 +1,9 @@
 """What the pull-request report says, digested from DVC's answers (pure functions).
 
 Each function takes what one DVC command or file gave (``dvc metrics diff --json``,
-``dvc params diff --json``, ``dvc status --json``, two parsed ``dvc.lock``, the log of
-``dvc repro``, two validation reports) and returns the facts the Markdown is built from.
+``dvc params diff --json``, two parsed ``dvc.lock``, the log of ``dvc repro``, two
+validation reports) and returns the facts the Markdown is built from. (``dvc status``
+is digested by :func:`src.review.against_base.stale_stages`, which the assessment uses too.)
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any
 from src import dvc
 from src.review.against_base import MetricRow
 from src.review.assessment import Assessment, GateParams
-
-#: ``dvc status`` states of files that are merely absent: not pulled, not out of date.
-ABSENT_STATES = frozenset({"deleted", "not in cache"})
+from src.review.fairness import GroupGap
+from src.review.segments import SegmentAssessment
 
 
 def changed_params(params_diff: Mapping[str, Mapping]) -> list[tuple[str, Any, Any]]:
@@ -85,30 +85,6 @@ def parse_repro_log(text: str) -> ReproLog:
     return ReproLog(ran=tuple(dvc.stages_ran(text)), from_run_cache=tuple(dvc.stages_restored(text)))
 
 
-def stale_stages(status: Mapping[str, Any]) -> list[str]:
-    """Stages ``dvc status`` finds out of date, for a reason other than data not pulled.
-
-    After ``dvc repro --pull --allow-missing`` the outputs of unchanged stages (and so
-    the inputs of the next ones) may be absent; that is expected, not staleness. A
-    changed parameter, command, or a modified file is.
-    """
-    stale = []
-    for stage, problems in status.items():
-        for problem in problems if isinstance(problems, list) else [problems]:
-            if not isinstance(problem, dict):  # e.g. "always changed"
-                stale.append(stage)
-                break
-            if any(
-                kind not in ("changed deps", "changed outs")
-                or not isinstance(files, dict)
-                or any(not isinstance(state, str) or state not in ABSENT_STATES for state in files.values())
-                for kind, files in problem.items()
-            ):
-                stale.append(stage)
-                break
-    return stale
-
-
 def validation_changes(base: Mapping | None, branch: Mapping | None) -> list[MetricRow]:
     """The validation findings that differ between the revisions: sizes and shares first.
 
@@ -139,6 +115,9 @@ class ReportFacts:
     #: ``(file, row)`` of every metric whose value changed, in any metrics file.
     metrics_changed: list[tuple[str, MetricRow]] = field(default_factory=list)
     validation_rows: list[MetricRow] = field(default_factory=list)
+    segments: SegmentAssessment = field(default_factory=SegmentAssessment)
+    group_gaps: list[GroupGap] = field(default_factory=list)
+    threshold: float | None = None  # evaluate.threshold, at which the group gaps are measured
     curve_images: list[tuple[str, str]] = field(default_factory=list)  # (title, relative path)
     image_pairs: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 

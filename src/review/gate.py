@@ -1,9 +1,12 @@
 """The merge gate: fail when a primary test metric is too low or really got worse.
 
-``python -m src.review.gate --base main`` exits 1 with one sentence per failing metric when a
+``python -m src.review.gate --base main`` exits 1 with one sentence per failure when a
 primary metric (``params.yaml`` ``gate.primary_metrics``) is beyond its floor
 (``gate.floors``), or is worse than the base by more than ``gate.tolerance`` with the
-paired-bootstrap interval of the change excluding zero. It applies the same
+interval of the change (test-sample and training noise) excluding zero, or a segment
+(carrier, origin, hour band, distance band) is worse by more than
+``gate.segments.tolerance`` in the same way. Without training noise the tolerances
+alone decide (the stricter rule). It applies the same
 :func:`src.review.against_base.assess_against_base` as the report, so the comment on a
 pull request and the job's status cannot disagree; it loads neither the report's
 Markdown nor its pictures (no matplotlib).
@@ -16,7 +19,7 @@ import logging
 
 from src.core.stage import PipelineError, run_stage
 from src.params import load_params
-from src.review.against_base import DEFAULT_PREDICTIONS, assess_against_base, format_change
+from src.review.against_base import DEFAULT_PREDICTIONS, DEFAULT_SEEDS, assess_against_base, format_change
 from src.review.assessment import Assessment
 
 log = logging.getLogger("pipeline")
@@ -25,23 +28,31 @@ log = logging.getLogger("pipeline")
 def gate_message(assessment: Assessment, base: str) -> str:
     """The sentence the gate prints: failures first, then the numbers behind them."""
     if assessment.gate_passed:
-        return f"gate passed against {base}: {format_change(assessment)}"
+        caveat = f" (not assessed: {assessment.interval_note})" if assessment.interval_note else ""
+        return f"gate passed against {base}: {format_change(assessment)}{caveat}"
     return f"gate failed against {base}: " + " ".join(assessment.gate_failures)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m src.review.gate",
-        description="Exit 1 when a primary test metric is below its floor or worse than the "
-        "base beyond the tolerance (with the bootstrap interval excluding zero).",
+        description="Exit 1 when a primary test metric is below its floor, or it or a segment's is "
+        "worse than the base beyond the tolerance (with the interval covering test-sample and "
+        "training noise excluding zero).",
     )
     parser.add_argument("--base", required=True, help="the base: a git revision (e.g. main, origin/main)")
     parser.add_argument(
         "--predictions", default=DEFAULT_PREDICTIONS, help="per-flight test scores (DVC output)"
     )
+    parser.add_argument(
+        "--seeds", default=DEFAULT_SEEDS, help="the other seeds' per-flight test scores (DVC output)"
+    )
     args = parser.parse_args()
 
-    assessment = assess_against_base(args.base, load_params().gate, args.predictions).assessment
+    params = load_params()
+    assessment = assess_against_base(
+        args.base, params.gate, args.predictions, args.seeds, params.noise.extra_seeds
+    ).assessment
     message = gate_message(assessment, args.base)
     if not assessment.gate_passed:
         raise PipelineError(message)

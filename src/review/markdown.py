@@ -13,8 +13,9 @@ from typing import Any
 from tabulate import tabulate
 
 from src.review.against_base import MetricRow, format_change
-from src.review.assessment import Assessment, Verdict, metric_verdict
+from src.review.assessment import Assessment, MetricChange, Verdict, metric_verdict
 from src.review.facts import ReportFacts
+from src.review.segments import SegmentAssessment
 
 PARAMS_IN_HEADLINE = 6
 VALIDATION_ROWS_SHOWN = 20
@@ -99,38 +100,151 @@ def params_line(facts: ReportFacts) -> str:
 def headline(facts: ReportFacts) -> str:
     assessment = facts.assessment
     verdict = assessment.verdict
-    label = f"no baseline (`{facts.base}` has no metrics yet)" if verdict is Verdict.NO_BASELINE else verdict
+    label = str(verdict)
+    if verdict is Verdict.NO_BASELINE:
+        label = f"no baseline (`{facts.base}` has no metrics yet)"
+    elif verdict is Verdict.NOT_ASSESSED and assessment.interval_note:
+        label = f"not assessed ({assessment.interval_note})"
     return f"**Verdict: {label}** · gate {gate_summary(assessment)} · {format_change(assessment)}"
 
 
-def primary_section(facts: ReportFacts) -> list[str]:
-    rows = []
-    for change in facts.assessment.changes:
-        interval = change.interval
-        ci = f"{interval.low:+.4f} to {interval.high:+.4f}" if interval else "—"
-        cells = value_cells(MetricRow(change.metric, change.base, change.branch))
-        rows.append([*cells, ci, str(metric_verdict(change))])
-    headers = [
-        *value_headers("test metric", facts.base),
-        f"{facts.gate.confidence:.0%} CI of change",
-        "verdict",
-    ]
-    lines = table(rows, headers, "lrrrrl")
+def interval_cell(change: MetricChange) -> str:
+    interval = change.interval
+    return f"{interval.low:+.4f} to {interval.high:+.4f}" if interval else "—"
+
+
+def seed_spread_cell(change: MetricChange) -> str:
+    """Standard deviation of the metric across each revision's seeds: ``base / branch``."""
+    noise = change.noise
+    if noise is None or (noise.base_seed_sd is None and noise.branch_seed_sd is None):
+        return "—"
+    return " / ".join("—" if sd is None else f"{sd:.4f}" for sd in (noise.base_seed_sd, noise.branch_seed_sd))
+
+
+def change_cells(change: MetricChange) -> list[str]:
+    """Base, branch, change, interval, verdict."""
+    _, *values = value_cells(MetricRow(change.metric, change.base, change.branch))
+    return [*values, interval_cell(change), str(metric_verdict(change))]
+
+
+def flights_compared(facts: ReportFacts) -> str:
     assessment = facts.assessment
-    if assessment.interval_note:
-        return [*lines, "", f"No confidence interval: {assessment.interval_note}."]
     flights = f"the {assessment.paired_rows:,} test flights both revisions scored"
     if (
         assessment.paired_rows not in (assessment.base_rows, 0)
         or assessment.base_rows != assessment.branch_rows
     ):
         flights += f" (of {assessment.base_rows:,} in `{facts.base}` and {assessment.branch_rows:,} here)"
+    return flights
+
+
+def primary_section(facts: ReportFacts) -> list[str]:
+    rows = []
+    for change in facts.assessment.changes:
+        base, branch, delta, interval, verdict = change_cells(change)
+        rows.append([change.metric, base, branch, delta, interval, seed_spread_cell(change), verdict])
+    headers = [
+        *value_headers("test metric", facts.base),
+        f"{facts.gate.confidence:.0%} interval",
+        "seed SD (base / branch)",
+        "verdict",
+    ]
+    lines = table(rows, headers, "lrrrrrl")
+    assessment = facts.assessment
+    if assessment.interval_note:
+        values = (
+            "the train stage's models on the shared flights"
+            if assessment.paired_rows
+            else "the metrics files'"
+        )
+        return [
+            *lines,
+            "",
+            f"No interval with both noise sources: {assessment.interval_note}. Values are {values}; the "
+            "verdict is not assessed and the gate falls back to the tolerance alone.",
+        ]
     return [
         *lines,
         "",
-        f"Paired bootstrap over {flights}: {facts.gate.bootstrap_samples} resamples, seed "
-        f"{facts.gate.seed} (params.yaml `gate`). Improved or worse only when the interval excludes zero.",
+        f"Paired bootstrap over {flights_compared(facts)} ({facts.gate.bootstrap_samples} resamples, seed "
+        f"{facts.gate.seed}) plus the spread across {assessment.base_replicates} seeds of `{facts.base}` and "
+        f"{assessment.branch_replicates} of this branch (means shown): the interval covers both noise "
+        "sources, and improved or worse means it excludes zero.",
     ]
+
+
+def segment_summary(segments: SegmentAssessment) -> str:
+    counts = [segment.verdict for segment in segments.assessed]
+    found = ", ".join(
+        f"{counts.count(verdict)} {verdict}"
+        for verdict in (Verdict.WORSE, Verdict.IMPROVED, Verdict.NOISE, Verdict.NOT_ASSESSED)
+        if verdict in counts
+    )
+    return f"Segments: {len(segments.assessed)} assessed ({found or 'none'}), the most changed first"
+
+
+def segments_section(facts: ReportFacts) -> list[str]:
+    """The segments that changed most, worst first, folded (the gate names any that fail)."""
+    segments = facts.segments
+    if not segments.assessed:
+        return [f"Segments not assessed: {segments.note}."] if segments.note else []
+    shown = segments.assessed[: facts.gate.segments.shown]
+    rows = [
+        [segment.segment if index == 0 else "", f"{segment.flights:,}" if index == 0 else "", change.metric]
+        + change_cells(change)
+        for segment in shown
+        for index, change in enumerate(segment.changes)
+    ]
+    headers = ["segment", "flights", "test metric", f"`{facts.base}`", "this branch", "change"]
+    lines = [
+        f"<details><summary>{segment_summary(segments)}</summary>",
+        "",
+        *table(rows, [*headers, f"{facts.gate.confidence:.0%} interval", "verdict"], "lrlrrrrl"),
+        "",
+        f"Shown: {len(shown)} of {len(segments.assessed)}, ordered by how far the worst metric got worse "
+        f"against its segment tolerance (gate.segments); each interval is over that segment's flights.",
+    ]
+    if segments.too_small:
+        small = ", ".join(f"{name} ({flights:,})" for name, flights in segments.too_small)
+        lines += ["", f"Under {facts.gate.segments.min_flights:,} test flights, not assessed: {small}."]
+    if segments.note:
+        lines += ["", f"Also: {segments.note}."]
+    return [*lines, "", "</details>"]
+
+
+def gaps_section(facts: ReportFacts) -> list[str]:
+    """Spread across segments of recall and flagged rate at the threshold (group-fairness gaps)."""
+
+    def cell(spread) -> str:
+        return "—" if spread is None else f"{spread.gap:.4f}"
+
+    rows = [
+        [
+            f"{gap.family} ({gap.segments})",
+            gap.measure.replace("_", " "),
+            cell(gap.base),
+            cell(gap.branch),
+            "—" if gap.branch is None else f"{gap.branch.lowest} / {gap.branch.highest}",
+        ]
+        for gap in facts.group_gaps
+    ]
+    headers = ["segments (count)", "measure", f"`{facts.base}`", "this branch", "lowest / highest here"]
+    return [
+        f"#### Group gaps at threshold {facts.threshold}",
+        "",
+        *table(rows, headers, "llrrl"),
+        "",
+        f"Highest minus lowest across segments of at least {facts.gate.segments.min_flights:,} test flights, "
+        "for the train stage's model: recall (share of late flights flagged) and flagged rate (share of all).",
+    ]
+
+
+def not_assessed_section(facts: ReportFacts) -> list[str]:
+    """What could not be assessed, and why: never a silent "within noise"."""
+    notes = list(facts.assessment.notes)
+    if not notes:
+        return []
+    return ["#### Not assessed", "", *(f"- {note}." for note in notes)]
 
 
 def gate_section(facts: ReportFacts) -> list[str]:
@@ -139,8 +253,14 @@ def gate_section(facts: ReportFacts) -> list[str]:
         f"{metric} floor {gate.floors[metric]}" for metric in gate.primary_metrics if metric in gate.floors
     )
     tolerances = ", ".join(f"{metric} {value}" for metric, value in gate.tolerance.items())
+    by_segment = ", ".join(f"{metric} {value}" for metric, value in gate.segments.tolerance.items())
     if facts.assessment.gate_passed:
-        return ["#### Gate", "", f"Passed ({rules}; tolerance against the base: {tolerances})."]
+        return [
+            "#### Gate",
+            "",
+            f"Passed ({rules}; tolerance against the base: {tolerances}; per segment of at least "
+            f"{gate.segments.min_flights:,} flights: {by_segment}).",
+        ]
     return ["#### Gate", "", "Failed:", *(f"- {failure}" for failure in facts.assessment.gate_failures)]
 
 
@@ -214,11 +334,15 @@ def render_report(facts: ReportFacts) -> str:
             "these numbers may not match this branch's code."
         )
     sections = [
+        segments_section(facts),
         [params_line(facts), stages_line(facts)],
         primary_section(facts),
+        not_assessed_section(facts),
         gate_section(facts),
         metrics_section(facts),
     ]
+    if facts.group_gaps:
+        sections.append(gaps_section(facts))
     if len(facts.params) > PARAMS_IN_HEADLINE:
         sections.append(params_section(facts))
     if facts.validation_rows:
@@ -227,5 +351,6 @@ def render_report(facts: ReportFacts) -> str:
     if facts.metrics_changed:
         sections.append(changed_metrics_section(facts))
     for section in sections:
-        lines += [*section, ""]
+        if section:
+            lines += [*section, ""]
     return "\n".join(lines)

@@ -22,16 +22,16 @@ from src import dvc
 from src.core.files import atomic_path
 from src.core.stage import PipelineError, run_stage
 from src.params import load_params
-from src.review.against_base import DEFAULT_PREDICTIONS, assess_against_base
+from src.review.against_base import DEFAULT_PREDICTIONS, DEFAULT_SEEDS, assess_against_base, stale_stages
 from src.review.facts import (
     ReportFacts,
     changed_metrics,
     changed_params,
     parse_repro_log,
     stage_changes,
-    stale_stages,
     validation_changes,
 )
+from src.review.fairness import group_gaps
 from src.review.markdown import render_report
 from src.review.pictures import draw_pictures
 
@@ -60,10 +60,12 @@ def build_report(
     repro_log: Path | None = None,
     predictions: str = DEFAULT_PREDICTIONS,
     validation_report: str = DEFAULT_VALIDATION_REPORT,
+    seeds: str = DEFAULT_SEEDS,
 ) -> ReportFacts:
     """Gather everything and write the Markdown and its pictures under ``out``'s directory."""
-    gate = load_params().gate
-    against = assess_against_base(base, gate, predictions)
+    params = load_params()
+    gate = params.gate
+    against = assess_against_base(base, gate, predictions, seeds, params.noise.extra_seeds)
     commit = against.commit
     facts = ReportFacts(
         base=base,
@@ -73,8 +75,11 @@ def build_report(
         params=changed_params(dvc.dvc_json("params", "diff", commit)),
         stages=stage_changes(dvc.read_lock(commit=commit), dvc.read_lock()),
         repro_log=parse_repro_log(repro_log.read_text(encoding="utf-8")) if repro_log else None,
-        stale=stale_stages(dvc.status()),
+        stale=stale_stages(against.status or {}),
         metrics_changed=changed_metrics(against.metrics_diff),
+        segments=against.segments,
+        group_gaps=group_gaps(against.paired, gate.segments, params.evaluate.threshold),
+        threshold=params.evaluate.threshold,
     )
     if not facts.nothing_changed:
         branch_findings = Path(validation_report)
@@ -105,10 +110,13 @@ def main() -> None:
     parser.add_argument(
         "--predictions", default=DEFAULT_PREDICTIONS, help="per-flight test scores (DVC output)"
     )
+    parser.add_argument(
+        "--seeds", default=DEFAULT_SEEDS, help="the other seeds' per-flight test scores (DVC output)"
+    )
     args = parser.parse_args()
 
     try:
-        facts = build_report(args.base, args.out, args.repro_log, args.predictions)
+        facts = build_report(args.base, args.out, args.repro_log, args.predictions, seeds=args.seeds)
     except PipelineError as error:  # one line in the job's log, whichever command failed
         raise PipelineError(one_line(error)) from None
     log.info(

@@ -7,12 +7,18 @@ training-set delay rate; ROC, precision-recall and calibration curve data; confu
 matrices and a permutation feature-importance chart as PNG. ``segments.json`` holds
 test metrics by carrier and by origin. Per-flight scores go to the predictions
 directory so that later comparisons (pull-request reports) can pair them row by row.
+
+The heavy part is permutation importance (``src/stages/importance.py``). Work is spread over
+``train.n_threads`` Python threads with one OpenMP thread each: the trees' prediction code
+releases the GIL, and whole tasks per thread keep the cores busy where per-tree OpenMP
+regions would wait on each other whenever another program takes a core.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +29,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from dvclive import Live  # noqa: E402
-from sklearn.inspection import permutation_importance  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
     ConfusionMatrixDisplay,
     accuracy_score,
@@ -42,6 +47,7 @@ from src.core.model_store import load_verified_model  # noqa: E402
 from src.core.params import EvaluateParams, load_params  # noqa: E402
 from src.core.stage import run_stage  # noqa: E402
 from src.core.tables import write_parquet  # noqa: E402
+from src.stages.importance import feature_importance  # noqa: E402
 from src.stages.train import LABEL, fixed_thread_count  # noqa: E402
 
 log = logging.getLogger("pipeline")
@@ -118,30 +124,21 @@ def segment_metrics(frame: pd.DataFrame, scores: np.ndarray, columns: tuple[str,
     return records
 
 
-def feature_importance(model: Pipeline, frame: pd.DataFrame, params: EvaluateParams, seed: int) -> pd.Series:
-    """Mean drop in ROC AUC when each input column is shuffled, largest first."""
+def score_and_explain(
+    model: Pipeline, splits: dict[str, pd.DataFrame], settings: EvaluateParams, seed: int, n_threads: int
+) -> tuple[dict[str, np.ndarray], pd.Series]:
+    """Each evaluated split's scores, and the permutation importance on validation.
+
+    On ``n_threads`` Python threads with one OpenMP thread each (see the module's docstring);
+    the results do not depend on the thread count.
+    """
     columns = list(model.feature_names_in_)
-    sample = frame.sample(n=min(params.importance_rows, len(frame)), random_state=seed)
-    estimator, features, names = model, sample[columns], columns
-    encode = model[:-1]
-    encoded_columns = list(encode.get_feature_names_out())
-    if sorted(encoded_columns) == sorted(columns):
-        # The encoding maps each column on its own (ordinal codes, passthrough), so
-        # shuffling an encoded column is shuffling the raw one: encode once instead of
-        # once per column and repeat. Same scores; about a third of evaluate's time.
-        estimator, features, names = model[-1], encode.transform(features), encoded_columns
-    result = permutation_importance(
-        estimator,
-        features,
-        sample[LABEL],
-        scoring="roc_auc",
-        n_repeats=params.importance_repeats,
-        random_state=seed,
-        n_jobs=1,
-    )
-    importance = pd.Series(result.importances_mean, index=names)
-    # In the input's column order before sorting, so ties come out in the same order either way.
-    return importance.reindex(columns).sort_values(ascending=False)
+    with fixed_thread_count(1), ThreadPoolExecutor(n_threads) as pool:
+        predicted = pool.map(lambda name: model.predict_proba(splits[name][columns])[:, 1], EVALUATED_SPLITS)
+        scores = dict(zip(EVALUATED_SPLITS, predicted, strict=True))
+        log.info("computing permutation importance on %d validation rows", settings.importance_rows)
+        importance = feature_importance(model, splits["validation"], settings, seed, n_threads)
+    return scores, importance
 
 
 def importance_figure(importance: pd.Series) -> plt.Figure:
@@ -186,20 +183,17 @@ def main() -> None:
     params = load_params()
     settings = params.evaluate
     model = load_verified_model(args.model)
-    columns = list(model.feature_names_in_)
     splits = {name: pd.read_parquet(args.split_dir / f"{name}.parquet") for name in EVALUATED_SPLITS}
     # Of the training period only the late rate is needed: read the one column.
     train_late_rate = float(pd.read_parquet(args.split_dir / "train.parquet", columns=[LABEL])[LABEL].mean())
 
-    with fixed_thread_count(params.train.n_threads):
-        scores = {name: model.predict_proba(splits[name][columns])[:, 1] for name in EVALUATED_SPLITS}
-        log.info("computing permutation importance on %d validation rows", settings.importance_rows)
-        importance = feature_importance(model, splits["validation"], settings, params.train.seed)
+    scores, importance = score_and_explain(model, splits, settings, params.train.seed, params.train.n_threads)
 
     with Live(str(args.live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
         for name in EVALUATED_SPLITS:
             labels = splits[name][LABEL]
-            for metric, value in split_metrics(labels, scores[name], settings.threshold).items():
+            metrics = split_metrics(labels, scores[name], settings.threshold)
+            for metric, value in metrics.items():
                 live.log_metric(f"{name}/{metric}", value, plot=False)
             for metric, value in baseline_metrics(labels, train_late_rate).items():
                 live.log_metric(f"baseline/{name}/{metric}", value, plot=False)
@@ -211,11 +205,7 @@ def main() -> None:
             live.log_sklearn_plot(
                 "calibration", labels, scores[name], name=f"calibration/{name}.json", n_bins=10
             )
-            log.info(
-                "%s: ROC AUC %.4f",
-                name,
-                roc_auc_score(labels, scores[name]) if labels.nunique() == 2 else float("nan"),
-            )
+            log.info("%s: ROC AUC %.4f", name, metrics.get("roc_auc", float("nan")))
         live.log_metric("threshold", settings.threshold, plot=False)
 
     plots = args.live_dir / "plots" / "images"

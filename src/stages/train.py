@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from dvclive import Live
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -175,10 +174,18 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params().train
-    splits = {name: pd.read_parquet(args.split_dir / f"{name}.parquet") for name in ("train", "validation")}
+    needed = [*feature_columns(params.feature_groups), LABEL]
+    splits = {
+        name: pd.read_parquet(args.split_dir / f"{name}.parquet", columns=needed)
+        for name in ("train", "validation")
+    }
     log.info("fitting %s on %d flights", params.model, len(splits["train"]))
     model = fit_model(params, splits["train"], splits["validation"])
     save_model(model, args.model_out)
+
+    # Imported after the fit, whose memory is the pipeline's peak: dvclive's modules
+    # need not sit in memory through it.
+    from dvclive import Live
 
     with Live(str(args.live_dir), save_dvc_exp=False, dvcyaml=None, report=None) as live:
         for step, losses in enumerate(learning_curve(model, splits)):

@@ -343,8 +343,8 @@ def test_stage_outputs_lists_outs_metrics_and_plots(tmp_path):
 
 def test_estimate_counts_every_remaining_run_and_grows_with_the_sizes():
     quick = estimate_seconds(60.0, runs=1, scaling_runs=1, factors=[1], externals=[])
-    # a direct run (60 s), an incremental one (30 s) and the no-op commands (7 x 4 s + 6 s)
-    assert quick == pytest.approx(60 + 30 + 34)
+    # a direct run (60 s), the floors (48 s), an incremental one (30 s) and the no-op commands (7 x 4 s + 6 s)
+    assert quick == pytest.approx(60 + 48 + 30 + 34)
     full = estimate_seconds(60.0, runs=3, scaling_runs=1, factors=[1, 4, 16], externals=["sweep", "pull"])
     assert full > quick + (4 + 16) * 60
 

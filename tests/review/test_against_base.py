@@ -1,15 +1,31 @@
-"""Reading ``dvc metrics diff --json`` for the primary metrics, and the one-line summary of a change."""
+"""What the report and the gate share: reading DVC's answers and both revisions' files, and
+saying what could not be read (bad input) instead of failing or falling silent."""
 
 from __future__ import annotations
 
+import io
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.review import against_base
 from src.review.against_base import (
     MetricRow,
+    assess_against_base,
     evaluation_metrics_file,
     format_change,
     metric_rows,
+    read_base_seeds,
+    read_branch_seeds,
+    seeds_shortfall,
     split_values,
+    stale_stages,
 )
-from src.review.assessment import Assessment, Interval, MetricChange, Verdict
+from src.review.assessment import Assessment, GateParams, Interval, MetricChange, SegmentParams, Verdict
+from tests.review.frames import predictions, replicates, seeds_file
 
 METRICS_DIFF = {
     "metrics/train/metrics.json": {
@@ -66,4 +82,185 @@ def test_the_change_in_one_line_gives_values_change_and_interval():
     assert format_change(assessment) == (
         "test roc_auc 0.7100 → 0.7200 (+0.0100, 95% CI +0.0020 to +0.0100); "
         "test average_precision 0.5300 (no base value); test log_loss missing"
+    )
+
+
+def test_stale_stages_ignore_data_that_was_not_pulled():
+    status = {
+        "ingest": [{"changed outs": {"data/raw": "not in cache"}}],
+        "validate": [
+            {"changed deps": {"data/raw": "deleted"}},
+            {"changed outs": {"data/interim": "deleted"}},
+        ],
+        "train": [{"changed deps": {"params.yaml": {"train": "modified"}}}],
+        "split": [{"changed deps": {"src/stages/split.py": "modified"}}],
+        "evaluate": ["always changed"],
+    }
+    assert stale_stages(status) == ["train", "split", "evaluate"]
+
+
+# --- bad input: each case is said, never a traceback or a silent "within noise" -------------------
+
+LOCK_WITH_SEEDS = {"stages": {"seeds": {"outs": [{"path": "data/seeds", "md5": "x.dir"}]}}}
+LOCK_BEFORE_SEEDS = {"stages": {"evaluate": {"outs": [{"path": "data/predictions", "md5": "y.dir"}]}}}
+
+
+class FakeDvc:
+    """What the adapter and dvc.api would answer, for one base commit."""
+
+    def __init__(self, lock: dict, files: dict[str, pd.DataFrame], status: dict | None = None) -> None:
+        self.lock, self.files, self.status_answer = lock, files, status or {}
+
+    def install(self, monkeypatch: pytest.MonkeyPatch, metrics_diff: dict) -> None:
+        monkeypatch.setattr(against_base.dvc, "resolve_commit", lambda revision: "c0ffee")
+        monkeypatch.setattr(against_base.dvc, "dvc_json", lambda *args: metrics_diff)
+        monkeypatch.setattr(against_base.dvc, "status", lambda: self.status_answer)
+        monkeypatch.setattr(against_base.dvc, "read_lock", lambda commit=None: self.lock)
+        monkeypatch.setattr(against_base.dvc_api, "open", self.open)
+
+    @contextmanager
+    def open(self, path: str, **_: object):
+        if path not in self.files:
+            raise FileNotFoundError(f"Unable to find DVC file with output '{path}' (no remote)")
+        buffer = io.BytesIO()
+        self.files[path].to_parquet(buffer)
+        yield io.BytesIO(buffer.getvalue())
+
+
+def test_a_base_older_than_the_seeds_stage_is_named(monkeypatch):
+    FakeDvc(LOCK_BEFORE_SEEDS, {}).install(monkeypatch, {})
+    frame, reason = read_base_seeds("data/seeds/test.parquet", "c0ffee", "main")
+    assert frame is None
+    assert reason == "`main` has no seeds stage output (data/seeds is not in its dvc.lock)"
+
+
+def test_base_seeds_missing_from_cache_and_remote_are_named(monkeypatch):
+    FakeDvc(LOCK_WITH_SEEDS, {}).install(monkeypatch, {})
+    frame, reason = read_base_seeds("data/seeds/test.parquet", "c0ffee", "main")
+    assert frame is None
+    assert reason.startswith(
+        "the base's seed predictions (data/seeds/test.parquet at main) are not in the cache"
+    )
+    assert "no remote" in reason
+
+
+def test_branch_seeds_out_of_date_missing_or_malformed_are_named(tmp_path: Path):
+    path = tmp_path / "test.parquet"
+    assert read_branch_seeds(str(path), ["seeds"])[1] == (
+        "this branch's scores are out of date (dvc status: seeds; run dvc repro)"
+    )
+    assert "are not in the workspace" in read_branch_seeds(str(path), [])[1]
+    pd.DataFrame({"flight_id": [1, 1], "seed_1": [0.1, 0.2]}).to_parquet(path)
+    assert (
+        read_branch_seeds(str(path), [])[1]
+        == f"this branch's {path} is malformed (no unique flight_id column)"
+    )
+    path.write_bytes(b"not parquet")
+    assert "cannot be read" in read_branch_seeds(str(path), [])[1]
+
+
+def test_fewer_seeds_than_asked_are_noted():
+    seeds = pd.DataFrame({"flight_id": [1], "seed_1": [0.1], "seed_2": [0.2]})
+    assert (
+        seeds_shortfall(seeds, 4)
+        == "this branch has 2 usable of the 4 other seeds noise.extra_seeds asks for"
+    )
+    assert seeds_shortfall(seeds, 2) is None
+
+
+ROWS = 2000
+METRICS_DIFF_BOTH = {
+    "metrics/evaluate/metrics.json": {
+        "test.roc_auc": {"old": 0.71, "new": 0.69},
+        "test.average_precision": {"old": 0.5, "new": 0.49},
+    }
+}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A branch's files in a temporary workspace, and the base's as dvc.api would give them."""
+    monkeypatch.chdir(tmp_path)
+    labels = (np.random.default_rng(0).random(ROWS) < 0.3).astype(np.int8)
+    carriers = np.where(np.arange(ROWS) % 2 == 0, "UA", "AA")
+    columns = {"carrier": carriers, "origin": "EWR", "sched_dep_hour": 9, "distance": 700}
+    files = {}
+    for side, seed in (("base", 1), ("branch", 2)):
+        scores = replicates(labels, 1.0, 5, seed=seed, seed_effect=0.01)
+        files[side] = (
+            predictions(labels, scores[0], carrier=carriers, origin="EWR"),
+            seeds_file(labels, scores[1:], **columns),
+        )
+    for name, frame in zip(("predictions", "seeds"), files["branch"], strict=True):
+        Path(f"data/{name}").mkdir(parents=True)
+        frame.to_parquet(f"data/{name}/test.parquet")
+    base = {"data/predictions/test.parquet": files["base"][0], "data/seeds/test.parquet": files["base"][1]}
+    return base
+
+
+GATE = GateParams(bootstrap_samples=60, segments=SegmentParams(min_flights=500, bootstrap_samples=50))
+
+
+def test_everything_readable_gives_the_noise_aware_verdict(workspace, monkeypatch):
+    FakeDvc(LOCK_WITH_SEEDS, workspace).install(monkeypatch, METRICS_DIFF_BOTH)
+    against = assess_against_base("main", GATE, expected_seeds=4)
+    assert against.assessment.interval_note is None
+    assert (against.assessment.base_replicates, against.assessment.branch_replicates) == (5, 5)
+    assert against.assessment.verdict is Verdict.NOISE
+    assert [s.segment for s in against.segments.assessed][:1]  # segments assessed too
+    assert against.assessment.notes == ()
+
+
+def test_an_older_base_reads_not_assessed_and_the_gate_uses_the_tolerance(workspace, monkeypatch):
+    del workspace["data/seeds/test.parquet"]
+    FakeDvc(LOCK_BEFORE_SEEDS, workspace).install(monkeypatch, METRICS_DIFF_BOTH)
+    assessment = assess_against_base("main", GATE).assessment
+    assert assessment.verdict is Verdict.NOT_ASSESSED
+    assert assessment.interval_note == (
+        "training noise not measured: `main` has no seeds stage output (data/seeds is not in its dvc.lock)"
+    )
+    assert all(change.interval is None for change in assessment.changes)
+
+
+def test_no_remote_access_reads_not_assessed_with_the_metrics_files_values(workspace, monkeypatch):
+    FakeDvc(LOCK_WITH_SEEDS, {}).install(monkeypatch, METRICS_DIFF_BOTH)
+    against = assess_against_base("main", GATE)
+    assert against.assessment.verdict is Verdict.NOT_ASSESSED
+    assert against.assessment.interval_note.startswith("the base's predictions")
+    assert [change.base for change in against.assessment.changes] == [0.71, 0.5]
+    assert against.assessment.gate_failures[0].startswith("test roc_auc got worse by 0.0200")
+    assert "the tolerance alone decides" in against.assessment.gate_failures[0]
+    assert against.segments.note.startswith("segments not assessed: the base's predictions")
+
+
+def test_seeds_partly_failed_are_used_with_a_note(workspace, monkeypatch):
+    seeds = pd.read_parquet("data/seeds/test.parquet")
+    seeds.assign(seed_4=np.nan).drop(columns="seed_3").to_parquet("data/seeds/test.parquet")
+    FakeDvc(LOCK_WITH_SEEDS, workspace).install(monkeypatch, METRICS_DIFF_BOTH)
+    assessment = assess_against_base("main", GATE, expected_seeds=4).assessment
+    assert assessment.branch_replicates == 3
+    assert assessment.notes == (
+        "branch seed 4 left out: its scores are not all numbers",
+        "this branch has 2 usable of the 4 other seeds noise.extra_seeds asks for",
+    )
+    assert assessment.verdict is not Verdict.NOT_ASSESSED  # two seeds still measure the spread
+
+
+def test_out_of_date_branch_scores_are_not_assessed(workspace, monkeypatch):
+    status = {"seeds": [{"changed deps": {"params.yaml": {"train.seed": "modified"}}}]}
+    FakeDvc(LOCK_WITH_SEEDS, workspace, status).install(monkeypatch, METRICS_DIFF_BOTH)
+    assessment = assess_against_base("main", GATE).assessment
+    assert assessment.verdict is Verdict.NOT_ASSESSED
+    assert "out of date (dvc status: seeds" in assessment.interval_note
+
+
+def test_malformed_predictions_are_said_and_the_report_goes_on(workspace, monkeypatch):
+    workspace["data/predictions/test.parquet"] = workspace["data/predictions/test.parquet"].drop(
+        columns="score"
+    )
+    FakeDvc(LOCK_WITH_SEEDS, workspace).install(monkeypatch, METRICS_DIFF_BOTH)
+    assessment = assess_against_base("main", GATE).assessment
+    assert assessment.verdict is Verdict.NOT_ASSESSED
+    assert assessment.interval_note == (
+        "the two revisions' predictions cannot be paired: base predictions lack the column(s) score"
     )

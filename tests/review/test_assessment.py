@@ -1,36 +1,26 @@
-"""The shared logic of report and gate: resampled metrics, paired bootstrap, verdicts, gate."""
+"""The verdict and the gate's rules, on constructed changes and on simulated replicates."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-from src.core.stage import PipelineError
 from src.review.assessment import (
-    SUPPORTED_METRICS,
     GateParams,
     Interval,
     MetricChange,
-    PairedScores,
     Verdict,
     assess,
     gate_failures,
     metric_verdict,
     overall_verdict,
-    pair_predictions,
     paired_bootstrap,
-    rank_scores,
-    resampled_metrics,
 )
+from src.review.noise import NoiseEstimate
+from src.review.pairing import pair_predictions
+from tests.review.frames import paired_replicates, predictions, replicates
 
-SKLEARN = {
-    "roc_auc": roc_auc_score,
-    "average_precision": average_precision_score,
-    "log_loss": log_loss,
-    "brier": brier_score_loss,
-}
 ROWS = 3000
 
 
@@ -39,7 +29,7 @@ def gate(**overrides) -> GateParams:
         "primary_metrics": ["roc_auc", "average_precision"],
         "floors": {"roc_auc": 0.6, "average_precision": 0.3},
         "tolerance": {"roc_auc": 0.005, "average_precision": 0.005},
-        "bootstrap_samples": 300,
+        "bootstrap_samples": 100,
         "confidence": 0.95,
         "seed": 7,
     }
@@ -47,107 +37,16 @@ def gate(**overrides) -> GateParams:
     return GateParams(**settings)
 
 
-def predictions(labels: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"flight_id": np.arange(len(labels)), "is_late": labels, "score": scores})
-
-
-def scores_with_signal(labels: np.ndarray, signal: float, seed: int) -> np.ndarray:
-    """Probabilities that separate the classes more the larger ``signal`` is."""
-    noise = np.random.default_rng(seed).normal(size=len(labels))
-    return 1 / (1 + np.exp(-(signal * (labels - 0.5) + noise)))
-
-
 @pytest.fixture(scope="module")
 def labels() -> np.ndarray:
     return (np.random.default_rng(0).random(ROWS) < 0.3).astype(np.int8)
 
 
-def metrics_of(frame: pd.DataFrame, names=("roc_auc", "average_precision")) -> dict[str, float]:
-    return {name: float(SKLEARN[name](frame["is_late"], frame["score"])) for name in names}
-
-
-# --- metrics of resamples equal scikit-learn's ----------------------------------------
-
-
-@pytest.mark.parametrize("tied", [False, True], ids=["distinct scores", "tied scores"])
-def test_resampled_metrics_equal_scikit_learn_on_the_drawn_rows(labels, tied):
-    scores = scores_with_signal(labels, 1.0, seed=1)
-    if tied:
-        scores = np.round(scores, 2)  # many ties, as rounded curve data has
-    draws = np.random.default_rng(2).integers(0, ROWS, size=(4, ROWS))
-    values = resampled_metrics(rank_scores(labels, scores), draws, SUPPORTED_METRICS)
-    for metric, function in SKLEARN.items():
-        for sample, rows in enumerate(draws):
-            expected = function(labels[rows], scores[rows])
-            assert values[metric][sample] == pytest.approx(expected, abs=1e-8), metric
-
-
-def test_a_resample_of_every_row_once_gives_the_plain_metric(labels):
-    scores = scores_with_signal(labels, 1.5, seed=3)
-    values = resampled_metrics(rank_scores(labels, scores), np.arange(ROWS)[None, :], SUPPORTED_METRICS)
-    assert values["roc_auc"][0] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
-
-
-# --- pairing ---------------------------------------------------------------------------------
-
-
-def test_pairing_aligns_flights_by_id_and_keeps_only_shared_ones():
-    base = pd.DataFrame({"flight_id": [3, 1, 2], "is_late": [1, 0, 1], "score": [0.9, 0.1, 0.8]})
-    branch = pd.DataFrame({"flight_id": [1, 2, 4], "is_late": [0, 1, 0], "score": [0.2, 0.7, 0.5]})
-    paired = pair_predictions(base, branch)
-    assert paired.rows == 2
-    assert paired.base_scores.tolist() == [0.1, 0.8]
-    assert paired.branch_scores.tolist() == [0.2, 0.7]
-    assert (paired.base_rows, paired.branch_rows) == (3, 3)
-
-
-def test_pairing_rejects_duplicate_flights_and_missing_columns():
-    good = pd.DataFrame({"flight_id": [1, 2], "is_late": [0, 1], "score": [0.1, 0.9]})
-    with pytest.raises(PipelineError, match="more than once"):
-        pair_predictions(pd.concat([good, good]), good)
-    with pytest.raises(PipelineError, match="score"):
-        pair_predictions(good.drop(columns="score"), good)
-
-
-# --- the paired bootstrap --------------------------------------------------------------------
-
-
-def test_identical_predictions_give_a_zero_interval_and_within_noise(labels):
-    frame = predictions(labels, scores_with_signal(labels, 1.0, seed=4))
-    paired = pair_predictions(frame, frame)
-    intervals = paired_bootstrap(paired, ["roc_auc", "average_precision"], 200, 0.95, seed=1)
-    assert intervals["roc_auc"] == Interval(0.0, 0.0, 0.95)
-    change = MetricChange("roc_auc", 0.7, 0.7, intervals["roc_auc"])
-    assert metric_verdict(change) is Verdict.NOISE
-
-
-def test_the_bootstrap_is_seeded(labels):
-    base = predictions(labels, scores_with_signal(labels, 1.0, seed=5))
-    branch = predictions(labels, scores_with_signal(labels, 1.1, seed=6))
-    paired = pair_predictions(base, branch)
-    first = paired_bootstrap(paired, ["roc_auc"], 200, 0.95, seed=11)
-    assert paired_bootstrap(paired, ["roc_auc"], 200, 0.95, seed=11) == first
-    assert paired_bootstrap(paired, ["roc_auc"], 200, 0.95, seed=12) != first
-
-
-def test_pairing_makes_the_interval_narrower_than_the_spread_of_either_metric(labels):
-    """The point of pairing: shared test-set noise cancels out of the change."""
-    base = scores_with_signal(labels, 1.0, seed=7)
-    branch = np.clip(base + np.random.default_rng(8).normal(scale=0.01, size=ROWS), 0, 1)
-    paired = pair_predictions(predictions(labels, base), predictions(labels, branch))
-    interval = paired_bootstrap(paired, ["roc_auc"], 300, 0.95, seed=1)["roc_auc"]
-    draws = np.random.default_rng(1).integers(0, ROWS, size=(300, ROWS))
-    alone = resampled_metrics(rank_scores(labels, base), draws, ["roc_auc"])["roc_auc"]
-    spread_alone = np.percentile(alone, 97.5) - np.percentile(alone, 2.5)
-    assert interval.high - interval.low < spread_alone / 5
-
-
-def test_unknown_metric_is_refused():
-    paired = PairedScores(
-        np.array([0, 1]), np.array([0.2, 0.8]), np.array([0, 1]), np.array([0.3, 0.7]), 2, 2
-    )
-    with pytest.raises(PipelineError, match="accuracy"):
-        paired_bootstrap(paired, ["accuracy"], 100, 0.95, seed=1)
+def metrics_of(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    return {
+        "roc_auc": roc_auc_score(labels, scores),
+        "average_precision": average_precision_score(labels, scores),
+    }
 
 
 # --- verdicts ----------------------------------------------------------------------------------
@@ -173,15 +72,19 @@ def test_verdict_follows_the_interval_and_the_metric_direction(metric, interval,
 def test_verdict_without_base_or_interval():
     assert metric_verdict(MetricChange("roc_auc", None, 0.7)) is Verdict.NO_BASELINE
     assert metric_verdict(MetricChange("roc_auc", 0.7, 0.71)) is Verdict.NOT_ASSESSED
+    missing_on_one_side = MetricChange("roc_auc", None, 0.7, reason="the base's metrics have no test roc_auc")
+    assert metric_verdict(missing_on_one_side) is Verdict.NOT_ASSESSED
 
 
 def test_overall_verdict_is_worse_when_any_metric_is_worse():
     better = MetricChange("roc_auc", 0.70, 0.72, Interval(0.01, 0.03, 0.95))
     worse = MetricChange("average_precision", 0.50, 0.48, Interval(-0.03, -0.01, 0.95))
     noise = MetricChange("average_precision", 0.50, 0.50, Interval(-0.01, 0.01, 0.95))
+    unknown = MetricChange("average_precision", 0.50, 0.50, reason="training noise not measured")
     assert overall_verdict([better, worse]) is Verdict.WORSE
     assert overall_verdict([better, noise]) is Verdict.IMPROVED
     assert overall_verdict([noise, noise]) is Verdict.NOISE
+    assert overall_verdict([noise, unknown]) is Verdict.NOT_ASSESSED  # never a silent "within noise"
 
 
 # --- the gate ----------------------------------------------------------------------------------
@@ -202,14 +105,22 @@ def test_gate_fails_a_regression_beyond_tolerance_only_when_the_interval_exclude
     real = MetricChange("roc_auc", 0.72, 0.71, Interval(-0.015, -0.006, 0.95))
     noisy = MetricChange("roc_auc", 0.72, 0.71, Interval(-0.02, 0.001, 0.95))
     small = MetricChange("roc_auc", 0.72, 0.717, Interval(-0.004, -0.002, 0.95))
-    assert "test roc_auc got worse by 0.0100" in gate_failures([real], gate())[0]
+    assert gate_failures([real], gate()) == [
+        "test roc_auc got worse by 0.0100 (0.7200 -> 0.7100), more than the tolerance 0.0050, and the 95% "
+        "interval of the change (test sample and training noise) [-0.0150, -0.0060] excludes zero."
+    ]
     assert gate_failures([noisy], gate()) == []
     assert gate_failures([small], gate()) == []
 
 
-def test_gate_without_an_interval_lets_the_tolerance_decide():
-    failures = gate_failures([MetricChange("roc_auc", 0.72, 0.70)], gate())
-    assert "no bootstrap interval" in failures[0]
+def test_gate_without_an_interval_lets_the_tolerance_decide_and_says_why():
+    unknown = MetricChange("roc_auc", 0.72, 0.70, reason="training noise not measured: no seeds")
+    failures = gate_failures([unknown], gate())
+    assert failures == [
+        "test roc_auc got worse by 0.0200 (0.7200 -> 0.7000), more than the tolerance 0.0050, and no interval "
+        "with both noise sources could be computed (training noise not measured: no seeds): the tolerance "
+        "alone decides."
+    ]
     assert gate_failures([MetricChange("roc_auc", 0.72, 0.718)], gate()) == []
 
 
@@ -219,65 +130,142 @@ def test_gate_fails_when_a_primary_metric_is_missing():
     ]
 
 
-# --- assess: the constructed cases the report and the gate share --------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_gate_and_verdict_never_disagree(seed):
+    """A metric fails the gate's comparison exactly when its verdict is worse beyond the tolerance."""
+    rng = np.random.default_rng(seed)
+    settings = gate(floors={})
+    for _ in range(200):
+        base, delta, half = 0.7, rng.normal(0, 0.01), abs(rng.normal(0, 0.008))
+        change = MetricChange("roc_auc", base, base + delta, Interval(delta - half, delta + half, 0.95))
+        fails = bool(gate_failures([change], settings))
+        assert fails == (metric_verdict(change) is Verdict.WORSE and -delta > settings.tolerance["roc_auc"])
 
 
-def assessment_of(labels, base_signal, branch_signal, branch_seed, settings=None):
-    base = predictions(labels, scores_with_signal(labels, base_signal, seed=20))
-    branch = predictions(labels, scores_with_signal(labels, branch_signal, seed=branch_seed))
-    return assess(metrics_of(base), metrics_of(branch), pair_predictions(base, branch), settings or gate())
+# --- assess on replicates -------------------------------------------------------------------------
 
 
-def test_assess_improvement(labels):
-    result = assessment_of(labels, base_signal=1.0, branch_signal=2.0, branch_seed=21)
-    assert result.verdict is Verdict.IMPROVED
-    assert all(change.interval.low > 0 for change in result.changes)
+def assess_replicates(labels, base, branch, settings=None):
+    paired = paired_replicates(labels, base, branch)
+    return assess(metrics_of(labels, base[0]), metrics_of(labels, branch[0]), paired, settings or gate())
+
+
+def test_reseeding_reads_within_noise(labels):
+    result = assess_replicates(labels, replicates(labels, 1.0, 5, seed=1), replicates(labels, 1.0, 5, seed=2))
+    assert result.verdict is Verdict.NOISE
+    assert (result.base_replicates, result.branch_replicates) == (5, 5)
+    assert result.interval_note is None
     assert result.gate_passed
+    for change in result.changes:
+        assert change.base == pytest.approx(np.mean(change.noise.base_values))  # means over seeds
+        assert change.noise.base_seed_sd > 0
 
 
-def test_assess_regression_beyond_tolerance(labels):
-    result = assessment_of(labels, base_signal=2.0, branch_signal=1.0, branch_seed=21)
+def test_a_regression_reads_worse_and_fails_the_gate_on_both_metrics(labels):
+    base = replicates(labels, 1.0, 5, seed=1)
+    branch = replicates(labels, 1.0, 5, seed=2, flight_noise=0.8)
+    result = assess_replicates(labels, base, branch)
     assert result.verdict is Verdict.WORSE
-    assert not result.gate_passed
-    assert {failure.split(" got worse")[0] for failure in result.gate_failures} == {
+    assert [failure.split(" got worse")[0] for failure in result.gate_failures] == [
         "test roc_auc",
         "test average_precision",
-    }
+    ]
 
 
-def test_assess_change_within_noise(labels):
-    base = scores_with_signal(labels, 1.5, seed=20)
-    # A different model of the same quality: half the flights scored a little up, half down.
-    jitter = np.where(np.arange(ROWS) % 2 == 0, 0.002, -0.002)
-    branch = np.clip(base + jitter, 0, 1)
-    base_frame, branch_frame = predictions(labels, base), predictions(labels, branch)
-    result = assess(
-        metrics_of(base_frame), metrics_of(branch_frame), pair_predictions(base_frame, branch_frame), gate()
-    )
-    assert result.verdict is Verdict.NOISE
-    assert all(change.interval.low <= 0 <= change.interval.high for change in result.changes)
+def test_an_improvement_reads_improved_and_passes(labels):
+    base = replicates(labels, 1.0, 5, seed=1, flight_noise=0.8)
+    result = assess_replicates(labels, base, replicates(labels, 1.0, 5, seed=2))
+    assert result.verdict is Verdict.IMPROVED
     assert result.gate_passed
 
 
-def test_assess_missing_base_metrics_checks_floors_only(labels):
-    branch = predictions(labels, scores_with_signal(labels, 0.05, seed=22))  # barely better than chance
+def test_identical_replicates_change_nothing(labels):
+    same = replicates(labels, 1.0, 5, seed=1)
+    result = assess_replicates(labels, same, same)
+    assert result.verdict is Verdict.NOISE
+    # no change, but each side's seeds still vary: the interval says how much
+    assert all(
+        change.delta == 0 and change.interval.low < 0 < change.interval.high for change in result.changes
+    )
+
+
+# --- bad input: what could not be assessed is said, and the gate is stricter ------------------------
+
+
+def test_without_seeds_the_verdict_is_not_assessed_and_the_tolerance_decides(labels):
+    base, branch = replicates(labels, 1.0, 1, seed=1), replicates(labels, 1.0, 1, seed=2, flight_noise=0.8)
+    paired = paired_replicates(labels, base, branch)
+    result = assess(
+        metrics_of(labels, base[0]),
+        metrics_of(labels, branch[0]),
+        paired,
+        gate(),
+        "the base predates the seeds stage",
+    )
+    assert result.verdict is Verdict.NOT_ASSESSED
+    assert result.interval_note == "training noise not measured: the base predates the seeds stage"
+    assert all(change.interval is None and change.reason == result.interval_note for change in result.changes)
+    assert all("the tolerance alone decides" in failure for failure in result.gate_failures)
+    assert len(result.gate_failures) == 2
+
+
+def test_seeds_on_one_side_only_is_not_enough(labels):
+    base, branch = (
+        replicates(labels, 1.0, 1, seed=1, seed_effect=0.01),
+        replicates(labels, 1.0, 5, seed=2, seed_effect=0.01),
+    )
+    result = assess(
+        {"roc_auc": 0.7, "average_precision": 0.5}, {}, paired_replicates(labels, base, branch), gate()
+    )
+    assert result.verdict is Verdict.NOT_ASSESSED
+    assert result.interval_note == "training noise not measured: the base has no other seeds' scores"
+    assert result.gate_passed  # a reseed is well within the tolerance
+
+
+def test_without_base_predictions_the_metrics_files_values_are_compared(labels):
+    result = assess(
+        {"roc_auc": 0.72, "average_precision": 0.5},
+        {"roc_auc": 0.70, "average_precision": 0.5},
+        None,
+        gate(),
+        "the remote is unreachable",
+    )
+    assert result.verdict is Verdict.NOT_ASSESSED
+    assert result.interval_note == "the remote is unreachable"
+    assert [change.base for change in result.changes] == [0.72, 0.5]
+    assert "test roc_auc got worse by 0.0200" in result.gate_failures[0]
+
+
+def test_a_metric_missing_on_the_base_side_is_named(labels):
+    result = assess({"roc_auc": 0.72}, {"roc_auc": 0.72, "average_precision": 0.5}, None, gate(), "no remote")
+    average_precision = result.changes[1]
+    assert metric_verdict(average_precision) is Verdict.NOT_ASSESSED
+    assert average_precision.reason == "the base's metrics have no test average_precision"
+    assert result.gate_passed
+
+
+def test_missing_base_metrics_checks_floors_only(labels):
+    branch = predictions(labels, replicates(labels, 1.0, 1, seed=3, flight_noise=40.0)[0])  # near chance
     settings = gate(floors={"roc_auc": 0.6, "average_precision": 0.01})
-    result = assess(None, metrics_of(branch), None, settings)
+    result = assess(None, metrics_of(labels, branch["score"].to_numpy()), None, settings)
     assert result.verdict is Verdict.NO_BASELINE
     assert result.interval_note == "the base has no metrics"
     assert [failure.split(" is ")[0] for failure in result.gate_failures] == ["test roc_auc"]
 
 
-def test_assess_nothing_changed(labels):
-    frame = predictions(labels, scores_with_signal(labels, 1.5, seed=23))
-    result = assess(metrics_of(frame), metrics_of(frame), pair_predictions(frame, frame), gate())
-    assert result.verdict is Verdict.NOISE
-    assert all(change.delta == 0 for change in result.changes)
-    assert result.gate_passed
-
-
-def test_assess_without_base_predictions_says_why(labels):
-    frame = predictions(labels, scores_with_signal(labels, 1.5, seed=24))
-    result = assess(metrics_of(frame), metrics_of(frame), None, gate(), "the remote is unreachable")
+def test_an_undefined_metric_is_not_assessed_with_its_reason():
+    one_class = np.zeros(50, dtype=np.int8)
+    paired = paired_replicates(
+        one_class, replicates(one_class, 1.0, 3, seed=1), replicates(one_class, 1.0, 3, seed=2)
+    )
+    result = assess({"roc_auc": 0.7}, {"roc_auc": 0.7}, paired, gate(primary_metrics=["roc_auc"]))
     assert result.verdict is Verdict.NOT_ASSESSED
-    assert result.interval_note == "the remote is unreachable"
+    assert result.changes[0].reason == "test roc_auc is undefined on the shared flights (one class only)"
+
+
+def test_the_rows_only_percentile_interval_of_identical_models_is_zero(labels):
+    frame = predictions(labels, replicates(labels, 1.0, 1, seed=4)[0])
+    intervals = paired_bootstrap(pair_predictions(frame, frame), ["roc_auc"], 100, 0.95, seed=1)
+    assert intervals["roc_auc"] == Interval(0.0, 0.0, 0.95)
+    assert isinstance(intervals["roc_auc"], Interval)
+    assert NoiseEstimate((0.7,), (0.7,), 0.0).change == 0

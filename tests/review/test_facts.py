@@ -9,7 +9,6 @@ from src.review.facts import (
     changed_params,
     parse_repro_log,
     stage_changes,
-    stale_stages,
     validation_changes,
 )
 
@@ -63,20 +62,6 @@ def test_repro_log_tells_stages_run_from_stages_restored_from_the_run_cache():
         "Running stage 'evaluate':\n> python -m src.stages.evaluate ...\n"
     )
     assert parse_repro_log(text) == ReproLog(ran=("evaluate",), from_run_cache=("train",))
-
-
-def test_stale_stages_ignore_data_that_was_not_pulled():
-    status = {
-        "ingest": [{"changed outs": {"data/raw": "not in cache"}}],
-        "validate": [
-            {"changed deps": {"data/raw": "deleted"}},
-            {"changed outs": {"data/interim": "deleted"}},
-        ],
-        "train": [{"changed deps": {"params.yaml": {"train": "modified"}}}],
-        "split": [{"changed deps": {"src/stages/split.py": "modified"}}],
-        "evaluate": ["always changed"],
-    }
-    assert stale_stages(status) == ["train", "split", "evaluate"]
 
 
 def test_validation_changes_list_changed_findings_sizes_and_shares_first():

@@ -27,6 +27,20 @@ def test_message_of_a_passing_gate_gives_the_numbers():
     )
 
 
+def test_a_gate_that_passed_without_training_noise_says_so():
+    assessment = Assessment(
+        changes=(MetricChange("roc_auc", 0.71, 0.712, reason="training noise not measured: no seeds"),),
+        verdict=Verdict.NOT_ASSESSED,
+        gate_failures=(),
+        interval_note="training noise not measured: no seeds",
+        paired_rows=10,
+    )
+    assert gate_message(assessment, "main") == (
+        "gate passed against main: test roc_auc 0.7100 → 0.7120 (+0.0020) "
+        "(not assessed: training noise not measured: no seeds)"
+    )
+
+
 def test_message_of_a_failing_gate_is_its_failures():
     assessment = Assessment(
         changes=(MetricChange("roc_auc", 0.71, 0.60),),
@@ -65,14 +79,15 @@ def test_gate_passes_an_unchanged_branch_and_fails_one_below_a_floor(sample_proj
 
 
 @pytest.mark.slow
-def test_gate_fails_a_real_regression_with_the_bootstrap_interval(sample_project: Path):
+def test_gate_fails_a_real_regression_with_the_noise_aware_interval(sample_project: Path):
     # Calendar features alone lose most of what the model knows: a regression far beyond noise.
     set_params(sample_project, **{"train.feature_groups": ["calendar"]})
     dvc(sample_project, "repro")
     result = gate_command(sample_project, "main")
     assert result.returncode == 1
     assert re.search(
-        r"test roc_auc got worse by 0\.\d{4} .*bootstrap interval .* excludes zero", result.stderr
+        r"test roc_auc got worse by 0\.\d{4} .*interval of the change \(test sample and training noise\) .* excludes zero",
+        result.stderr,
     )
 
 

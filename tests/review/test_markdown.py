@@ -13,13 +13,17 @@ from src.review.assessment import (
     GateParams,
     Interval,
     MetricChange,
+    Verdict,
     assess,
     gate_failures,
     overall_verdict,
     pair_predictions,
 )
 from src.review.facts import ReportFacts, ReproLog, StageChanges
+from src.review.fairness import GroupGap, Spread
 from src.review.markdown import render_report, table
+from src.review.noise import NoiseEstimate
+from src.review.segments import SegmentAssessment, SegmentChange
 
 GATE = GateParams()
 STAGES = ("ingest", "validate", "featurize", "split", "train", "evaluate")
@@ -41,6 +45,8 @@ def facts_for(changes: list[MetricChange], *, params=None, stages=None, **extra)
         gate_failures=tuple(gate_failures(changes, GATE)),
         interval_note=None if any(change.interval for change in changes) else "the base has no metrics",
         paired_rows=1000,
+        base_replicates=5,
+        branch_replicates=5,
     )
     rows = [MetricRow(f"test.{change.metric}", change.base, change.branch) for change in changes]
     changed = [("metrics/evaluate/metrics.json", row) for row in rows if row.base != row.branch]
@@ -71,8 +77,9 @@ def test_tables_are_pipe_tables_whose_cells_are_left_as_written():
 
 
 def test_report_of_an_improvement_shows_verdict_and_change_first():
+    seeds = NoiseEstimate((0.710, 0.712, 0.714), (0.717, 0.719, 0.721), rows_sd=0.001)
     changes = [
-        MetricChange("roc_auc", 0.7121, 0.7190, Interval(0.004, 0.010, 0.95)),
+        MetricChange("roc_auc", 0.7121, 0.7190, Interval(0.004, 0.010, 0.95), noise=seeds),
         MetricChange("average_precision", 0.5397, 0.5400, Interval(-0.002, 0.003, 0.95)),
     ]
     markdown = render_report(facts_for(changes, curve_images=[("ROC", "roc.png")]))
@@ -83,9 +90,37 @@ def test_report_of_an_improvement_shows_verdict_and_change_first():
     assert "`train.hist_gradient_boosting.max_iter` 200 → 100" in head
     assert "Stages re-run: train, evaluate; restored from cache: ingest, validate, featurize, split." in head
     rows = table_rows(markdown)
-    assert ["test metric", "`main`", "this branch", "change", "95% CI of change", "verdict"] in rows
-    assert ["roc_auc", "0.7121", "0.7190", "+0.0069", "+0.0040 to +0.0100", "improved"] in rows
-    assert ["average_precision", "0.5397", "0.5400", "+0.0003", "-0.0020 to +0.0030", "within noise"] in rows
+    headers = [
+        "test metric",
+        "`main`",
+        "this branch",
+        "change",
+        "95% interval",
+        "seed SD (base / branch)",
+        "verdict",
+    ]
+    assert headers in rows
+    assert [
+        "roc_auc",
+        "0.7121",
+        "0.7190",
+        "+0.0069",
+        "+0.0040 to +0.0100",
+        "0.0020 / 0.0020",
+        "improved",
+    ] in rows
+    assert [
+        "average_precision",
+        "0.5397",
+        "0.5400",
+        "+0.0003",
+        "-0.0020 to +0.0030",
+        "—",
+        "within noise",
+    ] in rows
+    under_the_table = markdown.split("| average_precision", 1)[1].split("\n\n", 2)[1]
+    assert under_the_table.startswith("Paired bootstrap over the 1,000 test flights both revisions scored")
+    assert "plus the spread across 5 seeds of `main` and 5 of this branch" in under_the_table
     assert markdown.index("![ROC") > markdown.index("#### Gate")  # pictures come after the numbers
     details = markdown.split("<details>", 1)[1]
     assert ["metrics/evaluate/metrics.json", "test.roc_auc", "0.7121", "0.7190", "+0.0069"] in table_rows(
@@ -126,7 +161,7 @@ def test_report_when_the_base_has_no_metrics():
     assert "**Verdict: no baseline (`main` has no metrics yet)**" in head
     assert "test roc_auc 0.7100 (no base value)" in head
     assert ["test.roc_auc", "—", "0.7100", "new"] in table_rows(markdown)
-    assert "No confidence interval: the base has no metrics." in markdown
+    assert "No interval with both noise sources: the base has no metrics." in markdown
 
 
 def test_report_marks_a_removed_metric():
@@ -146,9 +181,8 @@ def test_report_lists_every_changed_parameter_when_there_are_many():
 
 
 def test_report_when_nothing_changed_is_one_line():
-    frame = pd.DataFrame(
-        {"flight_id": range(200), "is_late": np.arange(200) % 2, "score": np.linspace(0, 1, 200)}
-    )
+    labels = np.arange(200) % 2
+    frame = pd.DataFrame({"flight_id": range(200), "is_late": labels, "score": 0.1 + 0.8 * labels})
     same = {"roc_auc": 0.75, "average_precision": 0.7}
     assessment = assess(same, same, pair_predictions(frame, frame), GATE)
     facts = ReportFacts(
@@ -197,3 +231,77 @@ def test_image_pairs_sit_side_by_side():
         "![confusion matrix test](branch_cm.png)",
     ] in rows
     assert ["confusion matrix x", "(none)", "![confusion matrix x](b.png)"] in rows
+
+
+def test_without_training_noise_the_report_says_why_and_what_the_gate_does():
+    note = "training noise not measured: `main` has no seeds stage output (data/seeds is not in its dvc.lock)"
+    changes = [MetricChange("roc_auc", 0.7121, 0.7150, reason=note)]
+    facts = facts_for(changes)
+    facts.assessment = replace(facts.assessment, interval_note=note, verdict=Verdict.NOT_ASSESSED)
+    markdown = render_report(facts)
+    assert f"**Verdict: not assessed ({note})**" in first_lines(markdown)
+    assert ["roc_auc", "0.7121", "0.7150", "+0.0029", "—", "—", "not assessed"] in table_rows(markdown)
+    assert f"No interval with both noise sources: {note}." in markdown
+    assert "the gate falls back to the tolerance alone" in markdown
+    assert "Paired bootstrap" not in markdown  # never an interval that leaves training noise out
+
+
+def test_what_could_not_be_assessed_is_listed():
+    changes = [MetricChange("roc_auc", 0.71, 0.72, Interval(0.001, 0.02, 0.95))]
+    facts = facts_for(changes)
+    facts.assessment = replace(
+        facts.assessment, notes=("branch seed 4 left out: its scores are not all numbers",)
+    )
+    section = render_report(facts).split("#### Not assessed", 1)[1].split("####", 1)[0]
+    assert "- branch seed 4 left out: its scores are not all numbers." in section
+
+
+def segment(name: str, flights: int, base: float, branch: float, low: float, high: float) -> SegmentChange:
+    return SegmentChange(name, flights, (MetricChange("roc_auc", base, branch, Interval(low, high, 0.95)),))
+
+
+def test_segments_that_changed_most_are_folded_under_the_headline_worst_first():
+    changes = [MetricChange("roc_auc", 0.71, 0.72, Interval(0.001, 0.02, 0.95))]
+    segments = SegmentAssessment(
+        assessed=(
+            segment("carrier=AA", 1500, 0.70, 0.64, -0.08, -0.04),
+            segment("origin=EWR", 19000, 0.71, 0.72, -0.001, 0.02),
+        ),
+        too_small=(("carrier=OO", 5),),
+        gate_failures=("segment carrier=AA (1,500 flights): test roc_auc got worse by 0.0600 ...",),
+    )
+    markdown = render_report(facts_for(changes, segments=segments))
+    lines = markdown.splitlines()
+    assert lines[3].startswith(
+        "<details><summary>Segments: 2 assessed (1 worse, 1 within noise)"
+    )  # under the headline
+    fold = markdown.split("<details>", 1)[1].split("</details>", 1)[0]
+    rows = table_rows(fold)
+    assert rows[2] == [
+        "carrier=AA",
+        "1,500",
+        "roc_auc",
+        "0.7000",
+        "0.6400",
+        "-0.0600",
+        "-0.0800 to -0.0400",
+        "worse",
+    ]
+    assert rows[3][0] == "origin=EWR"
+    assert "Under 1,000 test flights, not assessed: carrier=OO (5)." in fold
+
+
+def test_group_gaps_show_both_revisions_and_where_the_extremes_are():
+    changes = [MetricChange("roc_auc", 0.71, 0.72, Interval(0.001, 0.02, 0.95))]
+    gaps = [
+        GroupGap(
+            "carrier",
+            "recall",
+            11,
+            Spread(0.21, "carrier=HA", "carrier=UA"),
+            Spread(0.25, "carrier=F9", "carrier=UA"),
+        )
+    ]
+    markdown = render_report(facts_for(changes, group_gaps=gaps, threshold=0.3))
+    section = markdown.split("#### Group gaps at threshold 0.3", 1)[1]
+    assert ["carrier (11)", "recall", "0.2100", "0.2500", "carrier=F9 / carrier=UA"] in table_rows(section)

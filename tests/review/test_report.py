@@ -57,7 +57,10 @@ def test_report_on_a_first_pull_request_and_on_an_unchanged_branch(sample_projec
     markdown = (sample_project / "out" / "first.md").read_text()
     assert "**Verdict: no baseline" in first_lines(markdown)
     assert re.search(r"^\| test\.roc_auc +\| +— \| +0\.\d{4} \| +new \|$", markdown, re.M)
-    assert "Stages changed against `bare`: ingest, validate, featurize, split, train, evaluate" in markdown
+    assert (
+        "Stages changed against `bare`: ingest, validate, featurize, split, train, evaluate, seeds"
+        in markdown
+    )
     links = image_links(markdown)
     assert "roc.png" in links and any(link.startswith("branch_confusion_matrix") for link in links)
     for link in links:
@@ -72,13 +75,14 @@ def test_report_on_a_first_pull_request_and_on_an_unchanged_branch(sample_projec
 
 @pytest.mark.slow
 def test_report_names_a_parameter_changed_in_the_workspace(sample_project: Path):
-    set_params(sample_project, **{"gate.bootstrap_samples": 200})  # a change with no stage to re-run
+    set_params(sample_project, **{"gate.bootstrap_samples": 100})  # a change with no stage to re-run
     result = report_command(sample_project, "--base", "main", "--out", "out/report.md")
     assert result.returncode == 0, result.stderr
     markdown = (sample_project / "out" / "report.md").read_text()
-    assert "`gate.bootstrap_samples` 1000 → 200" in first_lines(markdown)
+    assert "`gate.bootstrap_samples` 200 → 100" in markdown.split("| test metric", 1)[0]  # above the table
     assert "Stages changed against `main`: none" in markdown
-    assert "Paired bootstrap over the" in markdown and "200 resamples" in markdown
+    assert "Paired bootstrap over the" in markdown and "100 resamples" in markdown
+    assert "plus the spread across 5 seeds of `main` and 5 of this branch" in markdown
     # the base's confusion matrices too: dvc plots diff was given the base's commit
     assert any(link.startswith("base_confusion_matrix") for link in image_links(markdown))
 
