@@ -98,7 +98,8 @@ class Fitter:
         for name in ("train", "test"):
             digest.update(pd.util.hash_pandas_object(splits[name], index=False).to_numpy().tobytes())
         self.data_key = digest.hexdigest()[:16]
-        self.fit_cpu: list[float] = []
+        self.fit_cpu: list[float] = []  # CPU seconds of each fit run now
+        self.cached = 0  # fits read back from the cache instead
 
     def scores(self, params: TrainParams, train_seed: int) -> np.ndarray:
         """One row per replicate: ``train_seed`` first, then its noise seeds."""
@@ -115,6 +116,8 @@ class Fitter:
                     found = model.predict_proba(self.splits["test"][list(model.feature_names_in_)])[:, 1]
                 self.fit_cpu.append(time.process_time() - started)
                 np.save(path, found)
+            else:
+                self.cached += 1
             rows.append(np.load(path))
         return np.vstack(rows)
 
@@ -335,6 +338,7 @@ def measure(
         "test_flights": len(test),
         "train_flights": len(splits["train"]),
         "fits": len(fitter.fit_cpu),
+        "cached_fits": fitter.cached,
         "fit_cpu_s_mean": float(np.mean(fitter.fit_cpu)) if fitter.fit_cpu else None,
         "seed_sd": seed_sd,
         "seed_values_base": {m: comparer.values[base][m].tolist() for m in comparer.metrics},

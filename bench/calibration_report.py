@@ -13,7 +13,7 @@ import numpy as np
 from scipy import special
 from tabulate import tabulate
 
-from src.review.assessment import GateParams
+from src.review.assessment import GateParams, percent
 
 #: The power at which the detectable change is quoted.
 POWER = 0.8
@@ -106,6 +106,15 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return tabulate(rows, headers, tablefmt="pipe", disable_numparse=True)
 
 
+def fits_said(result: dict) -> str:
+    said = f"{result['fits']} fits"
+    if result["fits"]:
+        said += f", {result['fit_cpu_s_mean']:.1f} s of CPU each"
+    if result.get("cached_fits"):
+        said += f" (and {result['cached_fits']} read back from `--cache`, fitted by an earlier run)"
+    return said
+
+
 def render_markdown(result: dict, gate: GateParams) -> str:
     """The section for BENCHMARKS.md and the decision record."""
     alarms, n = result["false_alarms"], result["replicates"]
@@ -117,8 +126,7 @@ def render_markdown(result: dict, gate: GateParams) -> str:
     lines = [
         f"Data: {result['train_flights']:,} training and {result['test_flights']:,} test flights{sample}. "
         f"Each branch: {n} replicates (`train.seed` and `noise.extra_seeds` = {result['extra_seeds']}); "
-        f"{result['fits']} fits, {result['fit_cpu_s_mean'] or 0:.1f} s of CPU each; "
-        f"{result['wall_s'] / 60:.1f} min in all, load {result['load_before'][0]:.1f} → "
+        f"{fits_said(result)}; {result['wall_s'] / 60:.1f} min in all, load {result['load_before'][0]:.1f} → "
         f"{result['load_after'][0]:.1f} on {result['cores']} cores.",
         "",
         "Training noise: test ROC AUC varies by "
@@ -190,7 +198,7 @@ def render_markdown(result: dict, gate: GateParams) -> str:
             width_rows,
             [
                 "replicates per revision",
-                f"ROC AUC {gate.confidence:.0%} half-width",
+                f"ROC AUC {percent(gate.confidence)} half-width",
                 "detected 80%",
                 "extra CPU per revision",
                 "false alarms (all pairs)",

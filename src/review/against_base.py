@@ -25,7 +25,7 @@ import pandas as pd
 from dvc import api as dvc_api  # the installed DVC's Python API; `src.dvc` is the project's adapter
 from src import dvc
 from src.core.stage import PipelineError
-from src.review.assessment import Assessment, GateParams, assess
+from src.review.assessment import Assessment, GateParams, assess, percent
 from src.review.pairing import KEY, PairedScores, pair_predictions, seed_columns
 from src.review.segments import SegmentAssessment, assess_segments
 
@@ -139,7 +139,7 @@ def format_change(assessment: Assessment) -> str:
         else:
             interval = change.interval
             ci = (
-                f", {interval.confidence:.0%} CI {interval.low:+.4f} to {interval.high:+.4f}"
+                f", {percent(interval.confidence)} CI {interval.low:+.4f} to {interval.high:+.4f}"
                 if interval
                 else ""
             )

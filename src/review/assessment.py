@@ -89,7 +89,9 @@ class GateParams(ParamsSection):
     #: Paired resamples of the test flights (the test-sample noise of a change): each
     #: scores every replicate of both revisions; the interval uses their spread, not tails.
     bootstrap_samples: Annotated[int, Field(ge=50)] = 200
-    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    #: Of the interval: 97.5%, so that at most 1 in 20 reseeded branches reads improved or
+    #: worse (docs/decisions/verdict-noise.md has the measured rates).
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.975
     seed: Annotated[int, Field(ge=0)] = 2013
     segments: SegmentParams = SegmentParams()
 
@@ -218,6 +220,11 @@ def _number(value: float) -> str:
     return f"{value:.4f}"
 
 
+def percent(confidence: float) -> str:
+    """``0.975`` as ``97.5%``, ``0.95`` as ``95%``."""
+    return f"{confidence * 100:g}%"
+
+
 def worse_beyond(change: MetricChange, tolerance: float, name: str, tolerance_name: str) -> str | None:
     """The gate's rule for one change: a sentence when it fails, else None.
 
@@ -239,7 +246,7 @@ def worse_beyond(change: MetricChange, tolerance: float, name: str, tolerance_na
         return f"{said}, and no interval with both noise sources could be computed{why}: the tolerance alone decides."
     if interval.excludes_zero() and (interval.high < 0) != change.lower_is_better:
         return (
-            f"{said}, and the {interval.confidence:.0%} interval of the change (test sample and training "
+            f"{said}, and the {percent(interval.confidence)} interval of the change (test sample and training "
             f"noise) [{interval.low:+.4f}, {interval.high:+.4f}] excludes zero."
         )
     return None

@@ -13,7 +13,7 @@ from typing import Any
 from tabulate import tabulate
 
 from src.review.against_base import MetricRow, format_change
-from src.review.assessment import Assessment, MetricChange, Verdict, metric_verdict
+from src.review.assessment import Assessment, MetricChange, Verdict, metric_verdict, percent
 from src.review.facts import ReportFacts
 from src.review.segments import SegmentAssessment
 
@@ -145,7 +145,7 @@ def primary_section(facts: ReportFacts) -> list[str]:
         rows.append([change.metric, base, branch, delta, interval, seed_spread_cell(change), verdict])
     headers = [
         *value_headers("test metric", facts.base),
-        f"{facts.gate.confidence:.0%} interval",
+        f"{percent(facts.gate.confidence)} interval",
         "seed SD (base / branch)",
         "verdict",
     ]
@@ -199,7 +199,7 @@ def segments_section(facts: ReportFacts) -> list[str]:
     lines = [
         f"<details><summary>{segment_summary(segments)}</summary>",
         "",
-        *table(rows, [*headers, f"{facts.gate.confidence:.0%} interval", "verdict"], "lrlrrrrl"),
+        *table(rows, [*headers, f"{percent(facts.gate.confidence)} interval", "verdict"], "lrlrrrrl"),
         "",
         f"Shown: {len(shown)} of {len(segments.assessed)}, ordered by how far the worst metric got worse "
         f"against its segment tolerance (gate.segments); each interval is over that segment's flights.",

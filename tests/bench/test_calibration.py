@@ -18,6 +18,7 @@ from bench.calibration_report import (
     change_sd,
     crossing,
     degrees_of_freedom,
+    fits_said,
     half_width,
     pooled_sd,
     rate,
@@ -90,6 +91,13 @@ def test_the_benchmarks_comparison_is_the_reports_assessment():
     for change in expected.changes:
         assert found[change.metric] == change.noise
     assert comparer.verdict("base", "branch")["verdict"] == str(expected.verdict)
+
+
+def test_the_section_says_which_fits_ran_and_which_came_from_the_cache():
+    assert fits_said({"fits": 3, "fit_cpu_s_mean": 10.04, "cached_fits": 0}) == "3 fits, 10.0 s of CPU each"
+    assert fits_said({"fits": 0, "fit_cpu_s_mean": None, "cached_fits": 125}) == (
+        "0 fits (and 125 read back from `--cache`, fitted by an earlier run)"
+    )
 
 
 def test_json_has_no_nan():

@@ -101,10 +101,14 @@ def test_artifacts_hold_no_paths_host_names_or_run_dates(sample_project):
     assert checked > 20
 
 
-def test_changing_a_training_parameter_reruns_only_train_and_evaluate(sample_project):
+def test_changing_a_training_parameter_reruns_only_the_stages_that_read_train(sample_project):
     set_params(sample_project, **{"train.hist_gradient_boosting.max_iter": 50})
     result = dvc(sample_project, "repro")
-    assert stages_run(result.stdout) == ["train", "evaluate"]
+    assert stages_run(result.stdout) == [
+        "train",
+        "evaluate",
+        "seeds",
+    ]  # seeds: the same configuration, reseeded
 
 
 @pytest.mark.parametrize(

@@ -95,7 +95,7 @@ def test_report_of_an_improvement_shows_verdict_and_change_first():
         "`main`",
         "this branch",
         "change",
-        "95% interval",
+        "97.5% interval",
         "seed SD (base / branch)",
         "verdict",
     ]
