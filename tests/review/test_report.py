@@ -79,7 +79,7 @@ def test_report_names_a_parameter_changed_in_the_workspace(sample_project: Path)
     result = report_command(sample_project, "--base", "main", "--out", "out/report.md")
     assert result.returncode == 0, result.stderr
     markdown = (sample_project / "out" / "report.md").read_text()
-    assert "`gate.bootstrap_samples` 200 → 100" in markdown.split("| test metric", 1)[0]  # above the table
+    assert "`gate.bootstrap_samples` 200 → 100" in markdown.split("\n| test metric", 1)[0]  # above the primary table
     assert "Stages changed against `main`: none" in markdown
     assert "Paired bootstrap over the" in markdown and "100 resamples" in markdown
     assert "plus the spread across 5 seeds of `main` and 5 of this branch" in markdown
