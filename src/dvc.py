@@ -295,6 +295,41 @@ def default_remote(cwd: Path | str | None = None) -> str | None:
     return (result.stdout.strip() or None) if result.returncode == 0 else None
 
 
+# --- DVC's Python API -------------------------------------------------------------------------
+
+
+class OutputNotFound(Exception):
+    """The path is not a DVC output of that revision, or its object is in neither cache nor remote."""
+
+
+def read_output(
+    path: str,
+    rev: str | None,
+    repo: Path | str = ".",
+    remote: str | None = None,
+    remote_only: bool = False,
+) -> bytes:
+    """The bytes of ``path`` at ``rev`` (a commit SHA; None: the default branch) of ``repo`` (a
+    path or a git URL), through ``dvc.api.open``: a DVC output or a file git tracks.
+
+    From the cache, else the remote; with ``remote_only``, through an empty throw-away
+    cache, so a read that succeeds proves the object is in the remote. Raises
+    :class:`OutputNotFound` when it is missing; any other failure (remote down, no
+    credentials) as DVC, dvc-data, fsspec or botocore raised it.
+    """
+    from dvc.exceptions import PathMissingError  # DVC loads in about a second: only when used
+
+    from dvc import api
+
+    with tempfile.TemporaryDirectory(prefix="dvc-empty-cache-") as empty_cache:
+        config = {"cache": {"dir": empty_cache}} if remote_only else None
+        try:
+            with api.open(path, repo=str(repo), rev=rev, remote=remote, mode="rb", config=config) as stream:
+                return stream.read()
+        except (FileNotFoundError, PathMissingError) as error:
+            raise OutputNotFound(str(error) or path) from None
+
+
 # --- serving ----------------------------------------------------------------------------------
 
 

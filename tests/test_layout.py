@@ -95,7 +95,7 @@ def test_stages_import_no_tool() -> None:
         assert not outside, f"{stage['cmd']} loads tool code: {sorted(map(str, outside))}"
 
 
-def test_only_the_adapter_runs_subprocesses_or_parses_dvc_messages() -> None:
+def test_only_the_adapter_runs_subprocesses_reads_through_dvc_api_or_parses_dvc_messages() -> None:
     dvc_messages = re.compile(r"Running stage|is cached - skipping|Queued experiment|Worker status")
     for path in SRC.rglob("*.py"):
         if path == ADAPTER:
@@ -105,3 +105,6 @@ def test_only_the_adapter_runs_subprocesses_or_parses_dvc_messages() -> None:
             f"{path.relative_to(REPO_ROOT)} runs commands itself"
         )
         assert not dvc_messages.search(text), f"{path.relative_to(REPO_ROOT)} parses DVC's human output"
+        assert not re.search(r"^\s*from dvc import api|^\s*import dvc\.api|dvc\.api\.open\(", text, re.M), (
+            f"{path.relative_to(REPO_ROOT)} calls dvc.api itself (use src.dvc.read_output)"
+        )

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dvc import api as dvc_api  # the installed DVC's Python API; `src.dvc` is the project's adapter
 from src import dvc
 from src.core.files import atomic_path, dump_json
 from src.core.params import parse_with
@@ -208,8 +207,7 @@ def read_predictions(root: Path, commit: str, split: str, remote: str | None) ->
     """One split's per-flight scores at ``commit``, from the local cache or the remote."""
     path = PREDICTIONS.format(split=split)
     try:
-        with dvc_api.open(path, repo=str(root), rev=commit, remote=remote, mode="rb") as stream:
-            return pd.read_parquet(io.BytesIO(stream.read()))
+        return pd.read_parquet(io.BytesIO(dvc.read_output(path, commit, repo=root, remote=remote)))
     except Exception as error:  # noqa: BLE001 - dvc, dvc-data, fsspec and botocore each raise their own
         raise PipelineError(
             f"cannot read {path} of commit {commit[:12]}: {storage.first_line(error)}"

@@ -21,7 +21,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from dvc import api as dvc_api  # the installed DVC's Python API; `src.dvc` is the project's adapter
 from src import dvc
 from src.core.files import atomic_path
 from src.core.model_store import file_md5
@@ -42,7 +41,7 @@ CLONED_REMOTE_HINT = (
 def read_from_repo(repo: str, path: str, rev: str | None = None) -> str:
     """A git-tracked file of ``repo`` (path or URL) at ``rev``."""
     try:
-        return dvc_api.read(path, repo=repo, rev=rev, mode="r")
+        return dvc.read_output(path, rev, repo=repo).decode("utf-8")
     except Exception as error:  # noqa: BLE001 - dvc, scmrepo and git each raise their own
         raise PipelineError(f"cannot read {path} from {repo}: {storage.first_line(error)}") from None
 

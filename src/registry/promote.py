@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from dvc import api as dvc_api  # the installed DVC's Python API; `src.dvc` is the project's adapter
 from src import dvc
 from src.core.stage import PipelineError, run_stage
 from src.params import load_params
@@ -93,8 +92,7 @@ def refusal(model: str, candidate: ModelVersion, current: ModelVersion, assessme
 def read_scores(root: Path, version: ModelVersion, path: str, remote: str) -> pd.DataFrame:
     """A per-flight scores file of a version, from the local cache or the remote."""
     try:
-        with dvc_api.open(path, repo=str(root), rev=version.commit, remote=remote, mode="rb") as stream:
-            return pd.read_parquet(io.BytesIO(stream.read()))
+        return pd.read_parquet(io.BytesIO(dvc.read_output(path, version.commit, repo=root, remote=remote)))
     except Exception as error:  # noqa: BLE001 - dvc, dvc-data, fsspec and botocore each raise their own
         raise PipelineError(
             f"cannot read {path} of {version.version} (commit {version.commit[:12]}) "

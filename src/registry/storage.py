@@ -9,12 +9,8 @@ those bytes with the commit's ``dvc.lock`` before anything may load them.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from pathlib import Path
 
-from dvc.exceptions import PathMissingError
-
-from dvc import api as dvc_api  # the installed DVC's Python API; `src.dvc` is the project's adapter
 from src import dvc
 from src.core.stage import PipelineError
 
@@ -41,26 +37,17 @@ def remote_name(root: Path, remote: str | None) -> str:
 def read_from_remote(root: Path, commit: str, path: str, remote: str) -> bytes:
     """The bytes of ``path`` at ``commit``, downloaded from ``remote`` (never the local cache)."""
     short = commit[:SHORT_SHA]
-    with tempfile.TemporaryDirectory(prefix="registry-cache-") as empty_cache:
-        try:
-            with dvc_api.open(
-                path,
-                repo=str(root),
-                rev=commit,
-                remote=remote,
-                mode="rb",
-                config={"cache": {"dir": empty_cache}},
-            ) as stream:
-                return stream.read()
-        except (FileNotFoundError, PathMissingError):
-            raise PipelineError(
-                f"{path} of commit {short} is not in remote '{remote}': it was never pushed "
-                f"(push it from a clone that has it: `git checkout {short} && dvc push -r {remote}`)"
-            ) from None
-        except Exception as error:  # noqa: BLE001 - dvc, dvc-data, fsspec and botocore each raise their own
-            raise PipelineError(
-                f"cannot read {path} of commit {short} from remote '{remote}': {first_line(error)}"
-            ) from None
+    try:
+        return dvc.read_output(path, commit, repo=root, remote=remote, remote_only=True)
+    except dvc.OutputNotFound:
+        raise PipelineError(
+            f"{path} of commit {short} is not in remote '{remote}': it was never pushed "
+            f"(push it from a clone that has it: `git checkout {short} && dvc push -r {remote}`)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - dvc, dvc-data, fsspec and botocore each raise their own
+        raise PipelineError(
+            f"cannot read {path} of commit {short} from remote '{remote}': {first_line(error)}"
+        ) from None
 
 
 def locked_md5(root: Path, commit: str, path: str) -> str:

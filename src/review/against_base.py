@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dvc import api as dvc_api  # the installed DVC's Python API; `src.dvc` is the project's adapter
 from src import dvc
 from src.core.stage import PipelineError
 from src.review.assessment import Assessment, GateParams, assess, percent
@@ -157,8 +156,7 @@ def first_line(error: Exception) -> str:
 def read_base_file(path: str, commit: str, base: str, what: str) -> tuple[pd.DataFrame | None, str | None]:
     """A file of the base from the DVC cache or remote, or None and the reason why not."""
     try:
-        with dvc_api.open(path, repo=".", rev=commit, mode="rb") as stream:
-            return pd.read_parquet(io.BytesIO(stream.read())), None
+        return pd.read_parquet(io.BytesIO(dvc.read_output(path, commit))), None
     except Exception as error:  # noqa: BLE001 - dvc, dvc-data, fsspec and botocore each raise their own
         return (
             None,

@@ -4,7 +4,6 @@ saying what could not be read (bad input) instead of failing or falling silent."
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -116,15 +115,14 @@ class FakeDvc:
         monkeypatch.setattr(against_base.dvc, "dvc_json", lambda *args: metrics_diff)
         monkeypatch.setattr(against_base.dvc, "status", lambda: self.status_answer)
         monkeypatch.setattr(against_base.dvc, "read_lock", lambda commit=None: self.lock)
-        monkeypatch.setattr(against_base.dvc_api, "open", self.open)
+        monkeypatch.setattr(against_base.dvc, "read_output", self.read_output)
 
-    @contextmanager
-    def open(self, path: str, **_: object):
+    def read_output(self, path: str, rev: str, **_: object) -> bytes:
         if path not in self.files:
-            raise FileNotFoundError(f"Unable to find DVC file with output '{path}' (no remote)")
+            raise against_base.dvc.OutputNotFound(f"Unable to find DVC file with output '{path}' (no remote)")
         buffer = io.BytesIO()
         self.files[path].to_parquet(buffer)
-        yield io.BytesIO(buffer.getvalue())
+        return buffer.getvalue()
 
 
 def test_a_base_older_than_the_seeds_stage_is_named(monkeypatch):
