@@ -134,8 +134,11 @@ def test_cml_workflow_posts_one_sticky_comment_and_only_main_pushes():
     runs = "\n".join(step.get("run", "") for step in job_steps)
     assert "cml comment update" in runs
     assert not re.search(r"cml (publish|send-comment|comment create)|cml-send-comment|--show-md", runs)
-    setup_cml = next(step for step in job_steps if step.get("uses", "").startswith("iterative/setup-cml@"))
-    assert setup_cml["with"]["vega"] is False
+    # CML from its source at a pinned commit, its dependencies from its lockfile (integrity hashes)
+    cml_source = next(step for step in job_steps if step.get("with", {}).get("repository") == "iterative/cml")
+    assert re.fullmatch(r"[0-9a-f]{40}", cml_source["with"]["ref"])
+    assert not any("setup-cml" in step.get("uses", "") for step in job_steps)
+    assert "npm ci --prefix .cml" in runs and "npm install" not in runs
     checkout = next(step for step in job_steps if step.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["fetch-depth"] == 0, "comparing with the base needs its history"
     names = [step["name"] for step in job_steps]

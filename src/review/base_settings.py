@@ -76,3 +76,17 @@ def gate_change_line(keys: list[str]) -> str | None:
         return None
     names = ", ".join(f"`{key}`" for key in keys)
     return f"This branch changes its own gate settings: {names}; the base's apply."
+
+
+def gate_for_review(
+    base: str, branch_gate: GateParams, cwd: Path | str | None = None
+) -> tuple[GateParams, list[str]]:
+    """The gate that judges a branch against ``base`` (the base's), and the keys the branch changes.
+
+    Report and gate both call this, so they apply the same rules and say the same thing.
+    """
+    gate = gate_params_from_base(base, cwd=cwd)
+    changed = changed_gate_keys(gate, branch_gate)
+    if changed:
+        log.warning("%s", gate_change_line(changed))
+    return gate, changed

@@ -118,6 +118,8 @@ class ReportFacts:
     segments: SegmentAssessment = field(default_factory=SegmentAssessment)
     group_gaps: list[GroupGap] = field(default_factory=list)
     threshold: float | None = None  # evaluate.threshold, at which the group gaps are measured
+    #: ``gate.`` keys the branch's params.yaml sets differently from the base's (which apply).
+    own_gate_changes: list[str] = field(default_factory=list)
     curve_images: list[tuple[str, str]] = field(default_factory=list)  # (title, relative path)
     image_pairs: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 

@@ -6,7 +6,8 @@ primary metric (``params.yaml`` ``gate.primary_metrics``) is beyond its floor
 interval of the change (test-sample and training noise) excluding zero, or a segment
 (carrier, origin, hour band, distance band) is worse by more than
 ``gate.segments.tolerance`` in the same way. Without training noise the tolerances
-alone decide (the stricter rule). It applies the same
+alone decide (the stricter rule). The rules are the base revision's ``gate:`` section
+(:mod:`src.review.base_settings`): a branch cannot relax the gate that judges it. It applies the same
 :func:`src.review.against_base.assess_against_base` as the report, so the comment on a
 pull request and the job's status cannot disagree; it loads neither the report's
 Markdown nor its pictures (no matplotlib).
@@ -21,6 +22,7 @@ from src.core.stage import PipelineError, run_stage
 from src.params import load_params
 from src.review.against_base import DEFAULT_PREDICTIONS, DEFAULT_SEEDS, assess_against_base, format_change
 from src.review.assessment import Assessment
+from src.review.base_settings import gate_for_review
 
 log = logging.getLogger("pipeline")
 
@@ -50,8 +52,9 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
+    gate, _ = gate_for_review(args.base, params.gate)  # a branch does not relax its own gate
     assessment = assess_against_base(
-        args.base, params.gate, args.predictions, args.seeds, params.noise.extra_seeds
+        args.base, gate, args.predictions, args.seeds, params.noise.extra_seeds
     ).assessment
     message = gate_message(assessment, args.base)
     if not assessment.gate_passed:

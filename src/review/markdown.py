@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from src.review.against_base import MetricRow, format_change
 from src.review.assessment import Assessment, MetricChange, Verdict, metric_verdict, percent
+from src.review.base_settings import gate_change_line
 from src.review.facts import ReportFacts
 from src.review.segments import SegmentAssessment
 
@@ -249,6 +250,8 @@ def not_assessed_section(facts: ReportFacts) -> list[str]:
 
 def gate_section(facts: ReportFacts) -> list[str]:
     gate = facts.gate
+    own_change = gate_change_line(facts.own_gate_changes)
+    heading = ["#### Gate", "", *([own_change, ""] if own_change else [])]
     rules = ", ".join(
         f"{metric} floor {gate.floors[metric]}" for metric in gate.primary_metrics if metric in gate.floors
     )
@@ -256,12 +259,11 @@ def gate_section(facts: ReportFacts) -> list[str]:
     by_segment = ", ".join(f"{metric} {value}" for metric, value in gate.segments.tolerance.items())
     if facts.assessment.gate_passed:
         return [
-            "#### Gate",
-            "",
+            *heading,
             f"Passed ({rules}; tolerance against the base: {tolerances}; per segment of at least "
             f"{gate.segments.min_flights:,} flights: {by_segment}).",
         ]
-    return ["#### Gate", "", "Failed:", *(f"- {failure}" for failure in facts.assessment.gate_failures)]
+    return [*heading, "Failed:", *(f"- {failure}" for failure in facts.assessment.gate_failures)]
 
 
 def value_headers(first: str, base: str) -> list[str]:
@@ -320,8 +322,13 @@ def changed_metrics_section(facts: ReportFacts) -> list[str]:
     ]
 
 
-def render_report(facts: ReportFacts) -> str:
-    """The report's Markdown: verdict and primary changes first, pictures last."""
+def render_report(facts: ReportFacts, pictures_at: str | None = None) -> str:
+    """The report's Markdown: verdict and primary changes first, pictures last.
+
+    With ``pictures_at`` (where the pictures can be seen, e.g. a link to the run's artifact)
+    the pictures section becomes that one line: for the job summary, which cannot show images
+    by relative path, and for a comment that must not upload them to a third-party host.
+    """
     if facts.nothing_changed:
         return (
             f"Nothing changed against `{facts.base}`: same parameters, same stage results, "
@@ -347,9 +354,12 @@ def render_report(facts: ReportFacts) -> str:
         sections.append(params_section(facts))
     if facts.validation_rows:
         sections.append(validation_section(facts))
-    sections.append(pictures_section(facts))
+    if pictures_at is None:
+        sections.append(pictures_section(facts))
     if facts.metrics_changed:
         sections.append(changed_metrics_section(facts))
+    if pictures_at is not None:
+        sections.append([f"Pictures: {pictures_at}"])
     for section in sections:
         if section:
             lines += [*section, ""]

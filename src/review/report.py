@@ -23,6 +23,7 @@ from src.core.files import atomic_path
 from src.core.stage import PipelineError, run_stage
 from src.params import load_params
 from src.review.against_base import DEFAULT_PREDICTIONS, DEFAULT_SEEDS, assess_against_base, stale_stages
+from src.review.base_settings import gate_for_review
 from src.review.facts import (
     ReportFacts,
     changed_metrics,
@@ -61,10 +62,15 @@ def build_report(
     predictions: str = DEFAULT_PREDICTIONS,
     validation_report: str = DEFAULT_VALIDATION_REPORT,
     seeds: str = DEFAULT_SEEDS,
+    text_copy: tuple[Path, str] | None = None,
 ) -> ReportFacts:
-    """Gather everything and write the Markdown and its pictures under ``out``'s directory."""
+    """Gather everything and write the Markdown and its pictures under ``out``'s directory.
+
+    ``text_copy`` = ``(path, where the pictures are)``: also write the report without its
+    pictures to ``path``, that line in their place.
+    """
     params = load_params()
-    gate = params.gate
+    gate, own_gate_changes = gate_for_review(base, params.gate)  # the base's rules judge the branch
     against = assess_against_base(base, gate, predictions, seeds, params.noise.extra_seeds)
     commit = against.commit
     facts = ReportFacts(
@@ -80,6 +86,7 @@ def build_report(
         segments=against.segments,
         group_gaps=group_gaps(against.paired, gate.segments, params.evaluate.threshold),
         threshold=params.evaluate.threshold,
+        own_gate_changes=own_gate_changes,
     )
     if not facts.nothing_changed:
         branch_findings = Path(validation_report)
@@ -91,6 +98,10 @@ def build_report(
         facts.curve_images, facts.image_pairs = pictures.curves, pictures.image_pairs
     with atomic_path(out) as staged:
         staged.write_text(render_report(facts), encoding="utf-8")
+    if text_copy:
+        text_out, pictures_at = text_copy
+        with atomic_path(text_out) as staged:
+            staged.write_text(render_report(facts, pictures_at=pictures_at), encoding="utf-8")
     return facts
 
 
@@ -113,10 +124,24 @@ def main() -> None:
     parser.add_argument(
         "--seeds", default=DEFAULT_SEEDS, help="the other seeds' per-flight test scores (DVC output)"
     )
+    parser.add_argument(
+        "--text-out",
+        type=Path,
+        help="also write the report without pictures here (for a job summary, or a comment that "
+        "uploads no images)",
+    )
+    parser.add_argument(
+        "--pictures-at",
+        default="in the run's artifact.",
+        help="the line that replaces the pictures in --text-out (default: %(default)r)",
+    )
     args = parser.parse_args()
 
+    text_copy = (args.text_out, args.pictures_at) if args.text_out else None
     try:
-        facts = build_report(args.base, args.out, args.repro_log, args.predictions, seeds=args.seeds)
+        facts = build_report(
+            args.base, args.out, args.repro_log, args.predictions, seeds=args.seeds, text_copy=text_copy
+        )
     except PipelineError as error:  # one line in the job's log, whichever command failed
         raise PipelineError(one_line(error)) from None
     log.info(

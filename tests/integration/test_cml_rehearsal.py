@@ -127,11 +127,19 @@ GITHUB_ONLY_STEPS = {
     "Check out with full history": "the test clones the repository with its history",
     "Check out main": "the test clones the repository at the merged branch",
     "Set up Python": "the test's interpreter is the job's Python",
-    "Set up CML": "a stand-in cml is first on PATH",
+    "Check out CML's source": "a stand-in cml is first on PATH",
     "Assume the read-only AWS role": "its step outputs are the moto server's keys (AWS_STEP_ENV)",
     "Assume main's AWS role": "the moto server's keys are in the publish job's environment",
     "Upload the report and its pictures": "the test reads reports/ directly (the paths are checked)",
 }
+
+#: Builds CML from npm (no downloads while tests run): the stand-in cml takes its place.
+INSTALL_CML = (
+    "npm ci --prefix .cml --omit=dev --ignore-scripts --no-audit --no-fund\n"
+    'mkdir -p "$RUNNER_TEMP/cml-bin"\n'
+    'ln -s "$PWD/.cml/bin/cml.js" "$RUNNER_TEMP/cml-bin/cml"\n'
+    'echo "$RUNNER_TEMP/cml-bin" >> "$GITHUB_PATH"'
+)
 
 INSTALL = (
     "python -m pip install --require-hashes -r requirements-build.txt\n"
@@ -162,13 +170,13 @@ class RunStep:
 AWS_STEP_ENV = aws_step_env(Path())
 
 RUN_STEPS: dict[str, RunStep] = {
+    "Install CML from its lockfile": RunStep(skip_script=INSTALL_CML),
     "Install the pinned requirements": RunStep(skip_script=INSTALL),
     "Use the S3 remote": RunStep(env={"DVC_S3_BUCKET": lambda workspace: BUCKET}),
     "Fetch the base's predictions and seeds": RunStep(env=AWS_STEP_ENV),
     "Reproduce, pulling what did not change": RunStep(env=AWS_STEP_ENV),
     "Reproduce from scratch (no remote)": RunStep(),
     "Build the report": RunStep(),
-    "Write the report without pictures": RunStep(),
     "Post the report as the pull-request comment": RunStep(env={"REPO_TOKEN": lambda workspace: "rehearsal"}),
     "Warn that the comment was not posted": RunStep(),
     "Write the report to the job summary": RunStep(),
@@ -371,8 +379,8 @@ def origin(sample_project: Path, s3_endpoint) -> Origin:
     """main (reproduced, its outputs and run-cache pushed to S3) and a feature branch.
 
     The feature branch changes one training parameter (fewer boosting iterations: fast,
-    and no worse on a sample) and commits nothing else, as a pull request that leaves
-    reproduction to CI does.
+    and no worse on a sample) and raises its own gate's floor out of reach, and commits
+    nothing else, as a pull request that leaves reproduction to CI does.
     """
     s3_endpoint.create_bucket(BUCKET)
     dvc(sample_project, "remote", "modify", "--local", "s3", "url", f"s3://{BUCKET}/flight-delays")
@@ -381,7 +389,8 @@ def origin(sample_project: Path, s3_endpoint) -> Origin:
     git(sample_project, "checkout", "-q", "-b", "feature")
     before = read_params(sample_project)["train"]["hist_gradient_boosting"]["max_iter"]
     after = max(10, before * 3 // 10)
-    set_params(sample_project, **{CHANGED_PARAMETER: after})
+    # It also sets a floor no model reaches: the job passes only if the base's gate applies.
+    set_params(sample_project, **{CHANGED_PARAMETER: after, "gate.floors.roc_auc": 0.99})
     git(sample_project, "commit", "-q", "-am", "Fewer boosting iterations")
     return Origin(sample_project, f"`{CHANGED_PARAMETER}` {before} → {after}")
 
@@ -478,6 +487,7 @@ def test_pull_request_from_the_repository_reads_the_remote_writes_nothing_and_po
     assert calls[0]["argv"][:2] == ["comment", "update"] and "--target=pr" in calls[0]["argv"]
     assert calls[0]["files"] == {str(report_path): report}
     assert origin.change in report
+    assert "This branch changes its own gate settings: `gate.floors.roc_auc`; the base's apply." in report
     # The base's predictions were fetched by a step with credentials; the report, without any, paired them.
     assert "Paired bootstrap over the" in report
     links = image_links(report)

@@ -11,7 +11,7 @@ import pytest
 
 from src.review.assessment import Assessment, Interval, MetricChange, Verdict
 from src.review.gate import gate_message
-from src.sandbox import REPO_ROOT, command_env, dvc, set_params
+from src.sandbox import REPO_ROOT, command_env, dvc, git, set_params
 
 
 def test_message_of_a_passing_gate_gives_the_numbers():
@@ -65,16 +65,26 @@ def gate_command(project: Path, base: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_gate_passes_an_unchanged_branch_and_fails_one_below_a_floor(sample_project: Path):
+def test_gate_passes_an_unchanged_branch_and_fails_one_below_the_bases_floor(sample_project: Path):
     result = gate_command(sample_project, "main")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("gate passed against main: test roc_auc")
 
-    set_params(sample_project, **{"gate.floors": {"roc_auc": 0.99, "average_precision": 0.01}})
+    # A floor the model cannot reach, set on the branch only: the base's rules judge it.
+    set_params(sample_project, **{"gate.floors.roc_auc": 0.99})
+    result = gate_command(sample_project, "main")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "This branch changes its own gate settings: `gate.floors.roc_auc`; the base's apply." in result.stderr
+    )
+
+    # The same floor on the base: the branch fails, and relaxing it on the branch does not help.
+    git(sample_project, "commit", "-q", "-am", "main raises the roc_auc floor")
+    set_params(sample_project, **{"gate.floors.roc_auc": 0.01})
     result = gate_command(sample_project, "main")
     assert result.returncode == 1
     assert re.search(r"test roc_auc is 0\.\d{4}, below its floor of 0\.9900", result.stderr)
-    assert "average_precision" not in result.stderr
+    assert "average_precision" not in result.stderr.split("gate failed", 1)[1]
     assert "Traceback" not in result.stderr
 
 

@@ -233,6 +233,31 @@ def test_image_pairs_sit_side_by_side():
     assert ["confusion matrix x", "(none)", "![confusion matrix x](b.png)"] in rows
 
 
+def test_the_text_copy_has_a_line_where_the_pictures_were_and_the_same_numbers():
+    changes = [MetricChange("roc_auc", 0.71, 0.72, Interval(0.001, 0.02, 0.95))]
+    facts = facts_for(
+        changes, curve_images=[("ROC", "roc.png")], image_pairs=[("confusion matrix test", "a.png", "b.png")]
+    )
+    full = render_report(facts)
+    text = render_report(facts, pictures_at="in the artifact `report` of [this run](https://ci/1).")
+    assert "#### Pictures" not in text and "](" not in text.replace("[this run](https://ci/1)", "")
+    assert text.rstrip().endswith("Pictures: in the artifact `report` of [this run](https://ci/1).")
+    assert text.split("#### Gate", 1)[0] == full.split("#### Gate", 1)[0]
+
+
+def test_a_branch_that_changes_its_own_gate_settings_is_told_the_bases_apply():
+    changes = [MetricChange("roc_auc", 0.71, 0.72, Interval(0.001, 0.02, 0.95))]
+    markdown = render_report(
+        facts_for(changes, own_gate_changes=["gate.floors.roc_auc", "gate.tolerance.roc_auc"])
+    )
+    gate = markdown.split("#### Gate", 1)[1]
+    assert gate.lstrip().startswith(
+        "This branch changes its own gate settings: `gate.floors.roc_auc`, `gate.tolerance.roc_auc`; "
+        "the base's apply."
+    )
+    assert "This branch changes its own gate" not in render_report(facts_for(changes))
+
+
 def test_without_training_noise_the_report_says_why_and_what_the_gate_does():
     note = "training noise not measured: `main` has no seeds stage output (data/seeds is not in its dvc.lock)"
     changes = [MetricChange("roc_auc", 0.7121, 0.7150, reason=note)]

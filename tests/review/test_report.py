@@ -79,9 +79,15 @@ def test_report_names_a_parameter_changed_in_the_workspace(sample_project: Path)
     result = report_command(sample_project, "--base", "main", "--out", "out/report.md")
     assert result.returncode == 0, result.stderr
     markdown = (sample_project / "out" / "report.md").read_text()
-    assert "`gate.bootstrap_samples` 200 → 100" in markdown.split("\n| test metric", 1)[0]  # above the primary table
+    assert (
+        "`gate.bootstrap_samples` 200 → 100" in markdown.split("\n| test metric", 1)[0]
+    )  # above the primary table
     assert "Stages changed against `main`: none" in markdown
-    assert "Paired bootstrap over the" in markdown and "100 resamples" in markdown
+    # a gate setting: the base's apply, and the report says the branch tried to change it
+    assert (
+        "This branch changes its own gate settings: `gate.bootstrap_samples`; the base's apply." in markdown
+    )
+    assert "Paired bootstrap over the" in markdown and "200 resamples" in markdown
     assert "plus the spread across 5 seeds of `main` and 5 of this branch" in markdown
     # the base's confusion matrices too: dvc plots diff was given the base's commit
     assert any(link.startswith("base_confusion_matrix") for link in image_links(markdown))
