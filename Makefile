@@ -14,6 +14,17 @@ PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check 
 # quotes escaped, and read with $(value) so make expands nothing in it either. So
 # BASE='main;id' is a revision name to the tool, never a command to the shell.
 arg = '$(subst ','\'',$(value $(1)))'
+# Their defaults come before `unexport`, which would define them, empty, so that `?=`
+# would no longer apply.
+BASE ?= main
+SPEC ?= sweeps/default.yaml
+ifeq ($(origin JOBS),undefined)
+JOBS := $(shell nproc)
+endif
+TOP ?= 3
+MODEL ?= prod
+OUT ?= scored.parquet
+PORT ?= 8000
 # Not exported either: make would expand them to put them in the recipes' environment.
 unexport REV BASE SPEC BRANCH REMOTE TOP JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT
 
@@ -75,18 +86,12 @@ reproduce: $(STAMP) ## fetch and verify any commit's outputs in its own worktree
 	python -m src.remote.reproduce $(if $(value REV),$(call arg,REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(value REMOTE),--remote $(call arg,REMOTE))
 
 .PHONY: report gate
-BASE ?= main
 report: $(STAMP) ## the pull-request report of the workspace against BASE (default main): reports/report.md
 	python -m src.review.report --base $(call arg,BASE)
 gate: $(STAMP) ## fail when a primary test metric is below its floor or really worse than BASE
 	python -m src.review.gate --base $(call arg,BASE)
 
 .PHONY: sweep compare promote
-SPEC ?= sweeps/default.yaml
-ifeq ($(origin JOBS),undefined)
-JOBS := $(shell nproc)
-endif
-TOP ?= 3
 sweep: $(STAMP) ## run the sweep in SPEC as JOBS parallel `dvc exp run --temp` (default: all cores), report
 	python -m src.experiments.sweep --spec $(call arg,SPEC) --jobs $(call arg,JOBS)
 compare: $(STAMP) ## this commit's experiments, best validation first; plots of the TOP 3 in reports/sweep-plots
@@ -103,9 +108,6 @@ models: $(STAMP) ## every model version with its stages, commit and test metrics
 	python -m src.registry.models $(if $(value VERSION),--card $(call arg,VERSION))
 
 .PHONY: score serve
-MODEL ?= prod
-OUT ?= scored.parquet
-PORT ?= 8000
 score: $(STAMP) ## score a drop of schedules: make score INPUT=<dir> [MODEL=prod] [OUT=scored.parquet] [SHADOW=<version>]
 	python -m src.serving.batch --model $(call arg,MODEL) --input $(if $(value INPUT),$(call arg,INPUT),$(error set INPUT, e.g. make score INPUT=data/external/tomorrow)) --out $(call arg,OUT) $(if $(value SHADOW),--shadow $(call arg,SHADOW))
 serve: $(STAMP) ## serve MODEL (default prod) over HTTP on 127.0.0.1:PORT (default 8000); OpenAPI page at /docs

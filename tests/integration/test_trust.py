@@ -141,22 +141,56 @@ with open(os.environ["CALLS_LOG"], "a") as log:
 )
 def test_a_value_given_to_make_reaches_the_tool_as_one_argument(tmp_path, target, variable, template):
     """The real Makefile runs with stand-ins for python and dvc that record their arguments."""
-    marker, calls = tmp_path / "injected", tmp_path / "calls.jsonl"
-    stubs = tmp_path / "bin"
-    stubs.mkdir()
+    marker = tmp_path / "injected"
+    value = template.format(marker=marker)
+    extra = ["REV=HEAD"] if target == "reproduce" and variable != "REV" else []
+    recorded = make_with_stand_ins(tmp_path, target, f"{variable}={value}", *extra)
+
+    assert not marker.exists()
+    assert recorded and all(value in call for call in recorded), recorded
+
+
+def make_with_stand_ins(tmp_path: Path, target: str, *assignments: str) -> list[list[str]]:
+    """Run the real Makefile's ``target`` with stand-ins for python and dvc; the calls they got."""
+    calls, stubs = tmp_path / "calls.jsonl", tmp_path / "bin"
+    stubs.mkdir(exist_ok=True)
     for name in ("python", "dvc"):
         (stubs / name).write_text(STUB.format(python=sys.executable))
         (stubs / name).chmod(0o755)
-    value = template.format(marker=marker)
     workdir = tmp_path / "work"  # no .venv here: the Makefile's PATH then finds the stand-ins
-    workdir.mkdir()
+    workdir.mkdir(exist_ok=True)
     command = ["make", "-s", "-C", str(workdir), "-f", str(REPO_ROOT / "Makefile")]
-    command += ["-o", ".venv/.installed-from-requirements", target, f"{variable}={value}"]
-    if target == "reproduce" and variable != "REV":
-        command.append("REV=HEAD")
+    command += ["-o", ".venv/.installed-from-requirements", target, *assignments]
     env = {**os.environ, "PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}", "CALLS_LOG": str(calls)}
+    env = {key: value for key, value in env.items() if key not in MAKE_VARIABLES}
     adapter.run(command, cwd=tmp_path, env=env)
+    return [json.loads(line) for line in calls.read_text().splitlines()]
 
-    assert not marker.exists()
-    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
-    assert recorded and all(value in call for call in recorded), recorded
+
+CORES = len(os.sched_getaffinity(0))  # what `nproc` counts
+MAKE_VARIABLES = {"BASE", "SPEC", "JOBS", "TOP", "MODEL", "OUT", "PORT", "INPUT", "REMOTE"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("target", "assignments", "expected"),
+    [
+        ("report", [], ["-m", "src.review.report", "--base", "main"]),
+        ("gate", [], ["-m", "src.review.gate", "--base", "main"]),
+        (
+            "sweep",
+            [],
+            ["-m", "src.experiments.sweep", "--spec", "sweeps/default.yaml", "--jobs", str(CORES)],
+        ),
+        ("compare", [], ["-m", "src.experiments.sweep", "--compare", "--top", "3"]),
+        (
+            "score",
+            ["INPUT=drop"],
+            ["-m", "src.serving.batch", "--model", "prod", "--input", "drop", "--out", "scored.parquet"],
+        ),
+        ("serve", [], ["-m", "src.serving.service", "--model", "prod", "--port", "8000"]),
+    ],
+)
+def test_a_value_not_given_to_make_is_its_documented_default(tmp_path, target, assignments, expected):
+    recorded = make_with_stand_ins(tmp_path, target, *assignments)
+    assert recorded[-1] == ["python", *expected]
