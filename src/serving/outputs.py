@@ -71,10 +71,17 @@ def model_columns(
     )
 
 
+def key_columns(flights: pd.DataFrame) -> pd.DataFrame:
+    """The flights' key with whole numbers as integers (``validate`` stores them as floats;
+    the scoring schema accepts only whole year, month, day and flight numbers)."""
+    whole = [name for name in KEY_COLUMNS if pd.api.types.is_float_dtype(flights[name])]
+    return flights[list(KEY_COLUMNS)].astype(dict.fromkeys(whole, "Int64"))
+
+
 def output_rows(prepared: Prepared, models: list[ScoringModel], scores: list[np.ndarray]) -> pd.DataFrame:
     """Row number, key, and each model's probability, flag, version and MD5."""
     valid = prepared.valid
-    columns = [valid.index.to_series(name="row").astype("int64"), valid[list(KEY_COLUMNS)]]
+    columns = [valid.index.to_series(name="row").astype("int64"), key_columns(valid)]
     for scoring, probability, prefix in zip(models, scores, ("", "shadow_"), strict=False):
         columns.append(model_columns(valid, scoring, probability, prefix))
     return pd.concat(columns, axis=1)

@@ -1,7 +1,7 @@
 """What a flight to score must look like: the pipeline's schemas, schedule-time columns only.
 
 The flights schema is ``validate``'s own (:data:`src.stages.validate.SCHEMAS`) without the
-columns that exist only after the flight, plus three checks that training never needed
+columns that exist only after the flight, plus four checks that training never needed
 because its data was clean, and that scoring needs to reject a row rather than fail on
 it: airline and airport codes well formed, and a date that exists. Batch scoring checks
 drops with it through pandera; the HTTP service turns the same columns and built-in
@@ -31,6 +31,8 @@ def _calendar_date(frame: pd.DataFrame) -> pd.Series:
 
 CARRIER_CODE = pa.Check.str_matches(r"^[A-Z0-9]{2}$")
 AIRPORT_CODE = pa.Check.str_matches(r"^[A-Z0-9]{3}$")
+#: A flight number is part of the key written beside each score, as an integer.
+WHOLE_NUMBER = pa.Check(lambda s: s % 1 == 0, element_wise=False, name="whole_number")
 CALENDAR_DATE = pa.Check(_calendar_date, name="calendar_date", error="year, month and day make no date")
 
 
@@ -38,7 +40,13 @@ def schedule_schema() -> pa.DataFrameSchema:
     """``validate``'s flights schema without post-flight columns, with the scoring checks added."""
     flights = SCHEMAS["flights"].remove_columns(list(POST_DEPARTURE_COLUMNS))
     columns = dict(flights.columns)
-    for name, check in (("carrier", CARRIER_CODE), ("origin", AIRPORT_CODE), ("dest", AIRPORT_CODE)):
+    added = (
+        ("carrier", CARRIER_CODE),
+        ("origin", AIRPORT_CODE),
+        ("dest", AIRPORT_CODE),
+        ("flight", WHOLE_NUMBER),
+    )
+    for name, check in added:
         columns[name] = columns[name].set_checks([*columns[name].checks, check])
     return pa.DataFrameSchema(columns, checks=[CALENDAR_DATE], strict=False, name="flights")
 

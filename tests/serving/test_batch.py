@@ -48,6 +48,11 @@ def test_every_flight_gets_key_probability_flag_version_and_md5(tmp_path: Path) 
         "probability", "flagged_late", "model_version", "model_md5",
     ]  # fmt: skip
     assert scored["row"].tolist() == list(range(6))
+    assert scored[["year", "month", "day", "flight"]].dtypes.eq("Int64").all()  # as the drop gave them
+    pd.testing.assert_frame_equal(
+        scored[["year", "month", "day", "flight"]],
+        schedule()[["year", "month", "day", "flight"]].astype("Int64"),
+    )
     expected = (schedule()["distance"] / 5000 + 0.1).to_numpy()
     np.testing.assert_array_equal(scored["probability"].to_numpy(), expected)
     assert scored["flagged_late"].tolist() == (expected >= 0.5).tolist()
@@ -65,15 +70,19 @@ def test_rows_that_cannot_be_scored_are_rejected_with_reasons_the_rest_scored(tm
     flights = doubled().astype({"sched_dep_time": float})
     flights.loc[1, "carrier"] = None
     flights.loc[7, "sched_dep_time"] = 2575.0
+    flights = flights.astype({"flight": float})
+    flights.loc[9, "flight"] = 745.5
     scored = score(tmp_path, flights, chunk_rows=4)
     rejects = pd.read_csv(tmp_path / "rejects.csv")
-    assert rejects["row"].tolist() == [1, 7]
+    assert rejects["row"].tolist() == [1, 7, 9]
     assert rejects["reason"].tolist() == [
         "carrier is missing",
         "sched_dep_time=2575.0 fails clock_time_hhmm; sched_dep_time=2575.0 fails in_range(0, 2359)",
+        "flight=745.5 fails whole_number",
     ]
     assert list(rejects.columns) == ["row", "year", "month", "day", "carrier", "flight", "origin", "reason"]
     assert sorted(scored["row"].tolist() + rejects["row"].tolist()) == list(range(12))
+    assert scored["flight"].dtype == "Int64"  # chunks with and without the rejected row agree
 
 
 def test_a_column_of_the_wrong_type_fails_the_drop_and_writes_nothing(tmp_path: Path) -> None:
