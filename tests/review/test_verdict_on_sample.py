@@ -87,7 +87,10 @@ def make_one_carrier_worse(project: Path, carrier: str) -> None:
 def test_one_carrier_made_worse_fails_the_gate_by_name_although_the_whole_improved(sample_project: Path):
     carriers = pd.read_parquet(sample_project / "data/predictions/test.parquet")["carrier"].value_counts()
     carrier = str(carriers.index[1])  # a large carrier, not the largest: the whole still improves
-    set_params(sample_project, **{"gate.segments.min_flights": 300})
+    set_params(sample_project, **{"gate.segments.min_flights": 300})  # the sample's segments are small
+    git(
+        sample_project, "commit", "-q", "-am", "main assesses segments from 300 flights"
+    )  # the base's gate applies
     make_one_carrier_worse(sample_project, carrier)
     markdown = report(sample_project)
     assert "**Verdict: improved**" in markdown.splitlines()[1]
