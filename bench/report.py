@@ -610,6 +610,10 @@ def per_stage_tables(analysis: Analysis) -> str:
     return markdown_table(["stage", *(title for title, *_ in figures)], rows)
 
 
+#: Results written before a script was part of ``make bench``.
+NOT_RUN = {"status": "not measured", "reason": "not part of the benchmark when these results were taken"}
+
+
 def external_section(entry: dict) -> str:
     """Another script's results: its own Markdown when it gives one, else a table."""
     if entry["status"] != "measured":
@@ -736,6 +740,8 @@ def render_markdown(results: dict, plot_link: str) -> str:
         f"## Scaling with the data\n\n{scaling_section(analysis, plot_link)}",
         f"## The sweep against sequential runs\n\n{external_section(external['sweep'])}",
         f"## `dvc pull` from the loopback S3 server against boto3\n\n{external_section(external['pull'])}",
+        f"## Scoring: batch and HTTP\n\n{external_section(external.get('scoring', NOT_RUN))}",
+        f"## The verdict's calibration\n\n{external_section(external.get('calibration', NOT_RUN))}",
         f"## Method\n\n{method_section(results)}",
     ]
     return "\n\n".join(sections) + "\n"

@@ -10,7 +10,9 @@ data and an empty DVC cache, so its ``dvc repro`` rebuilds everything. The phase
 3. no-op ``dvc repro`` against ``dvc status`` and ``dvc --version``;
 4. an incremental re-run after a training-parameter change;
 5. scaling: the pipeline on the flights replicated ``ingest.replicate`` times;
-6. the sweep and the ``dvc pull`` benchmarks, when their scripts exist.
+6. the other scripts: the sweep, ``dvc pull`` against boto3, scoring (batch and HTTP,
+   ``bench/scoring.py``) and the verdict's calibration (``bench/calibration.py``), the
+   last two on the model and splits of the last 1x copy.
 
 Raw results go to ``bench-results/results.json`` (``--report-only`` re-renders them),
 command logs to ``bench-results/logs/``.
@@ -45,14 +47,23 @@ FLIGHTS_1X = 336_776
 #: The training parameter changed for the incremental run. Regularisation, not the
 #: iteration count, so the re-run does the same amount of work as the full run's train.
 INCREMENTAL_PARAM = "train.hist_gradient_boosting.l2_regularization"
-EXTERNAL_TIMEOUT_SECONDS = {"pull": 15 * 60, "sweep": 40 * 60}  # the sweep alone: ~15 min quiet
+#: The sweep alone: ~15 min quiet; scoring (1x and 16x, HTTP) ~10 min; calibration ~120 fits.
+EXTERNAL_TIMEOUT_SECONDS = {"pull": 15 * 60, "sweep": 40 * 60, "scoring": 30 * 60, "calibration": 90 * 60}
+EXTERNALS = ("sweep", "pull", "scoring", "calibration")
 
 
-def external_benchmarks(runs: int) -> list[tuple[str, str, list[str]]]:
-    """The other benchmark scripts: name, path, arguments (``--json OUT`` is added)."""
+def external_benchmarks(runs: int, reproduced: Path | None = None) -> list[tuple[str, str, list[str]]]:
+    """The other benchmark scripts: name, path, arguments (``--json OUT`` is added).
+
+    ``reproduced``: a copy whose pipeline ran with the default parameters; scoring scores
+    its model and calibration fits on its splits, so neither reproduces the pipeline again.
+    """
+    project = reproduced or Path("<copy>")
     return [
         ("sweep", "bench/sweep_bench.py", []),
         ("pull", "bench/pull_vs_boto3.py", ["--runs", str(runs)]),
+        ("scoring", "bench/scoring.py", ["--project", str(project)]),
+        ("calibration", "bench/calibration.py", ["--split-dir", str(project / "data" / "split")]),
     ]
 
 
@@ -194,6 +205,11 @@ class Bench:
             runs.append({**record(measurement, with_stages=True), "value": value})
         return {"param": INCREMENTAL_PARAM, "from": base, "runs": runs}
 
+    def restore_defaults(self, project: Path) -> None:
+        """Undo :meth:`incremental`: the committed params.yaml and dvc.lock, and their outputs."""
+        run_measured(["git", "checkout", "--", "params.yaml", "dvc.lock"], project, self.env)
+        self.dvc(project, "checkout", "--force", log="restore-defaults")
+
     def external(self, name: str, script: str, args: list[str]) -> dict:
         """Run another helper's benchmark script; describe why when it cannot be measured."""
         path = REPO_ROOT / script
@@ -240,7 +256,7 @@ class Bench:
 #: What the other scripts cost, in full runs at 1x (measured once, roughly): the sweep
 #: runs 8 experiments in parallel and then one after another; the pull benchmark runs the
 #: pipeline twice besides its downloads.
-EXTERNAL_COST_IN_FULL_RUNS = {"sweep": 9.0, "pull": 2.0}
+EXTERNAL_COST_IN_FULL_RUNS = {"sweep": 9.0, "pull": 2.0, "scoring": 10.0, "calibration": 25.0}
 
 
 def estimate_seconds(
@@ -322,7 +338,7 @@ def measure(args: argparse.Namespace, progress: Progress) -> dict:
 
         progress.say(f"phase 4/6: incremental re-run after changing {INCREMENTAL_PARAM}")
         results["incremental"] = bench.incremental(kept)
-        shutil.rmtree(kept.parent)
+        bench.restore_defaults(kept)  # kept for scoring and calibration (phase 6)
 
         scaling: dict[str, list[dict]] = {"1": full}
         for factor in (factor for factor in args.factors if factor != 1):
@@ -337,14 +353,14 @@ def measure(args: argparse.Namespace, progress: Progress) -> dict:
         capacity = (time.perf_counter() - started) * (os.cpu_count() or 1)
         results["others_share"] = max(others, 0.0) / capacity
 
-        progress.say("phase 6/6: the pull and sweep benchmarks")
+        progress.say("phase 6/6: the sweep, pull, scoring and calibration benchmarks")
         # Smoke runs on a sample pass the sample on: the external scripts accept it too.
         sample = ["--sample-flights", str(args.sample_flights)] if args.sample_flights else []
         results["external"] = {
             name: bench.external(name, script, script_args + sample)
             if name not in args.skip
             else {"status": "not measured", "reason": args.skip[name]}
-            for name, script, script_args in external_benchmarks(args.runs)
+            for name, script, script_args in external_benchmarks(args.runs, kept)
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -359,10 +375,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Measure the pipeline's time, memory, DVC overhead and scaling; write a Markdown report.",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="1x only, one run each, no sweep or pull benchmark"
+        "--quick", action="store_true", help="1x only, one run each, none of the other benchmark scripts"
     )
     parser.add_argument(
-        "--externals", action="store_true", help="with --quick: run the sweep and pull benchmarks"
+        "--externals", action="store_true", help="with --quick: run the other benchmark scripts too"
     )
     parser.add_argument("--runs", type=int, help="runs per timing at 1x (default 5; 1 with --quick)")
     parser.add_argument("--scaling-runs", type=int, help="runs per replicated size (default 3)")
@@ -375,9 +391,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="smoke-test the harness on a sample of N flights (not a benchmark)",
     )
-    parser.add_argument(
-        "--skip", action="append", choices=("pull", "sweep"), default=[], help="leave one out"
-    )
+    parser.add_argument("--skip", action="append", choices=EXTERNALS, default=[], help="leave one out")
     parser.add_argument(
         "--out", type=Path, default=Path("BENCHMARKS.md"), help="the report (default BENCHMARKS.md)"
     )
@@ -409,7 +423,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--factors must include 1 (the full runs) and be positive")
     args.skip = {name: "skipped (--skip)" for name in args.skip}
     if args.quick and not args.externals:
-        for name in ("sweep", "pull"):
+        for name in EXTERNALS:
             args.skip.setdefault(
                 name,
                 "skipped by --quick: it runs the pipeline itself, several minutes (`make bench` runs it)",

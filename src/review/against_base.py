@@ -102,6 +102,14 @@ def split_values(rows: Sequence[MetricRow], split: str, side: str) -> dict[str, 
     return values or None
 
 
+def stale_workspace_message(stages: Sequence[str]) -> str:
+    return (
+        f"the workspace is not reproduced (`dvc status`: {', '.join(stages)} out of date), so its metrics "
+        "are not this branch's: run `dvc repro` (or `dvc pull` if the outputs are in the remote), or pass "
+        "--allow-stale to assess what is there anyway"
+    )
+
+
 def stale_stages(status: Mapping[str, Any]) -> list[str]:
     """Stages ``dvc status`` finds out of date, for a reason other than data not pulled.
 
@@ -245,16 +253,21 @@ def assess_against_base(
     predictions: str = DEFAULT_PREDICTIONS,
     seeds: str = DEFAULT_SEEDS,
     expected_seeds: int | None = None,
+    allow_stale: bool = False,
 ) -> AgainstBase:
     """Metrics of both revisions, their paired scores, and the assessment of the change.
 
     ``base`` is resolved to a commit first: a value that is not one (``--output=x``,
     ``main;id``) is refused before any other command sees it. ``expected_seeds`` is the
-    workspace's ``noise.extra_seeds``: fewer seeds in its file are noted.
+    workspace's ``noise.extra_seeds``: fewer seeds in its file are noted. A workspace
+    that is not reproduced is refused (its metrics are not this branch's), unless
+    ``allow_stale``: then the report warns and the gate judges what is there.
     """
     commit = dvc.resolve_commit(base)
-    metrics_diff = dvc.dvc_json("metrics", "diff", commit, "--all")
     status = dvc.status()
+    if not allow_stale and (out_of_date := stale_stages(status)):
+        raise PipelineError(stale_workspace_message(out_of_date))
+    metrics_diff = dvc.dvc_json("metrics", "diff", commit, "--all")
     stale = [stage for stage in stale_stages(status) if stage in SCORING_STAGES]
     evaluation_file = evaluation_metrics_file(metrics_diff, gate.primary_metrics[0])
     rows = metric_rows(metrics_diff.get(evaluation_file, {}), TABLE_SPLITS) if evaluation_file else []

@@ -49,12 +49,17 @@ def main() -> None:
     parser.add_argument(
         "--seeds", default=DEFAULT_SEEDS, help="the other seeds' per-flight test scores (DVC output)"
     )
+    parser.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="judge a workspace that is not reproduced (refused by default)",
+    )
     args = parser.parse_args()
 
     params = load_params()
     gate, _ = gate_for_review(args.base, params.gate)  # a branch does not relax its own gate
     assessment = assess_against_base(
-        args.base, gate, args.predictions, args.seeds, params.noise.extra_seeds
+        args.base, gate, args.predictions, args.seeds, params.noise.extra_seeds, args.allow_stale
     ).assessment
     message = gate_message(assessment, args.base)
     if not assessment.gate_passed:

@@ -63,6 +63,7 @@ def build_report(
     validation_report: str = DEFAULT_VALIDATION_REPORT,
     seeds: str = DEFAULT_SEEDS,
     text_copy: tuple[Path, str] | None = None,
+    allow_stale: bool = False,
 ) -> ReportFacts:
     """Gather everything and write the Markdown and its pictures under ``out``'s directory.
 
@@ -71,7 +72,7 @@ def build_report(
     """
     params = load_params()
     gate, own_gate_changes = gate_for_review(base, params.gate)  # the base's rules judge the branch
-    against = assess_against_base(base, gate, predictions, seeds, params.noise.extra_seeds)
+    against = assess_against_base(base, gate, predictions, seeds, params.noise.extra_seeds, allow_stale)
     commit = against.commit
     facts = ReportFacts(
         base=base,
@@ -135,12 +136,23 @@ def main() -> None:
         default="in the run's artifact.",
         help="the line that replaces the pictures in --text-out (default: %(default)r)",
     )
+    parser.add_argument(
+        "--allow-stale",
+        action="store_true",
+        help="report a workspace that is not reproduced (refused by default), with a warning",
+    )
     args = parser.parse_args()
 
     text_copy = (args.text_out, args.pictures_at) if args.text_out else None
     try:
         facts = build_report(
-            args.base, args.out, args.repro_log, args.predictions, seeds=args.seeds, text_copy=text_copy
+            args.base,
+            args.out,
+            args.repro_log,
+            args.predictions,
+            seeds=args.seeds,
+            text_copy=text_copy,
+            allow_stale=args.allow_stale,
         )
     except PipelineError as error:  # one line in the job's log, whichever command failed
         raise PipelineError(one_line(error)) from None

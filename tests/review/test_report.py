@@ -114,3 +114,41 @@ def test_report_refuses_an_unknown_or_hostile_base_in_one_line(tmp_path: Path):
         assert result.returncode == 1
         assert len(lines) == 1 and lines[0].startswith(f"[report] error: {message}"), result.stderr
     assert not target.exists()
+
+
+@pytest.mark.slow
+def test_a_workspace_that_is_not_reproduced_is_refused_unless_allowed(sample_project: Path):
+    """Issue 14: no green gate and no report on metrics that are not this branch's."""
+    (sample_project / "out").mkdir()
+    (sample_project / "out" / "report.md").write_text("the previous report\n")
+    set_params(sample_project, **{"train.hist_gradient_boosting.max_iter": 20})  # no dvc repro
+    expected = "the workspace is not reproduced (`dvc status`: train"
+    for module in ("src.review.report", "src.review.gate"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                module,
+                "--base",
+                "main",
+                *(["--out", "out/report.md"] if "report" in module else []),
+            ],
+            cwd=sample_project,
+            env=command_env(PYTHONPATH=str(sample_project)),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 1, (module, result.stderr)
+        assert (
+            expected in result.stderr
+            and "run `dvc repro`" in result.stderr
+            and "--allow-stale" in result.stderr
+        )
+        assert "Traceback" not in result.stderr
+    assert (sample_project / "out" / "report.md").read_text() == "the previous report\n"  # not overwritten
+
+    result = report_command(sample_project, "--base", "main", "--out", "out/report.md", "--allow-stale")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "**Warning:** the workspace is not reproduced" in (sample_project / "out" / "report.md").read_text()
+    )
