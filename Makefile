@@ -26,7 +26,7 @@ MODEL ?= prod
 OUT ?= scored.parquet
 PORT ?= 8000
 # Not exported either: make would expand them to put them in the recipes' environment.
-unexport REV BASE SPEC BRANCH REMOTE TOP JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT
+unexport REV BASE SPEC BRANCH REMOTE TOP JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT REBUILD
 
 # Stage commands say `python`/`dvc`: they must be the virtual environment's.
 export PATH := $(BIN):$(PATH)
@@ -82,8 +82,8 @@ push: $(STAMP) ## send this commit's outputs and the run-cache to the remote (RE
 	python -m src.remote.run_cache $(if $(value REMOTE),--remote $(call arg,REMOTE))
 pull: $(STAMP) ## fetch this commit's outputs and the run-cache from the remote (REMOTE=s3 for another)
 	dvc pull --run-cache $(if $(value REMOTE),--remote $(call arg,REMOTE))
-reproduce: $(STAMP) ## fetch and verify any commit's outputs in its own worktree: make reproduce REV=<commit>
-	python -m src.remote.reproduce $(if $(value REV),$(call arg,REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(value REMOTE),--remote $(call arg,REMOTE))
+reproduce: $(STAMP) ## fetch and verify any commit's outputs in its own worktree: make reproduce REV=<commit> [REBUILD=1]
+	python -m src.remote.reproduce $(if $(value REV),$(call arg,REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(value REMOTE),--remote $(call arg,REMOTE)) $(if $(value REBUILD),--rebuild)
 
 .PHONY: report gate
 report: $(STAMP) ## the pull-request report of the workspace against BASE (default main): reports/report.md

@@ -62,7 +62,8 @@ def add_worktree(root: Path, commit: str, path: Path) -> bool:
     if path.exists():
         head = dvc.git("rev-parse", "HEAD", cwd=path, check=False)
         if head.returncode == 0 and head.stdout.strip() == commit:
-            log.info("reusing the worktree %s", path)
+            log.info("reusing the worktree %s, reset to the commit", path)
+            reset_to_commit(path, commit)
             return True
         raise PipelineError(f"{path} exists and is not a worktree of {commit[:SHORT_SHA]}: remove it first")
     log.info("creating a worktree at %s", path)
@@ -70,6 +71,15 @@ def add_worktree(root: Path, commit: str, path: Path) -> bool:
     dvc.git("worktree", "prune", cwd=root, check=False)
     dvc.git("worktree", "add", "--detach", str(path), commit, cwd=root)
     return False
+
+
+def reset_to_commit(worktree: Path, commit: str) -> None:
+    """The worktree's tracked files as the commit has them.
+
+    A rebuild rewrites ``dvc.lock``; verifying against that would check the rebuild
+    against itself. Every verification is against the commit's own lock, from git.
+    """
+    dvc.git("reset", "--quiet", "--hard", commit, cwd=worktree)
 
 
 def share_main_configuration(root: Path, worktree: Path) -> None:
@@ -128,7 +138,17 @@ def dvc_pull(worktree: Path, remote: str, jobs: int | None) -> None:
     ``--allow-missing``: objects the remote lacks are reported, and the rest still
     checked out, instead of stopping the whole pull.
     """
-    args = ["dvc", "pull", "--allow-missing", "--remote", remote, *(["--jobs", str(jobs)] if jobs else [])]
+    # --force: outputs a failed rebuild left behind are replaced by the locked ones (the
+    # worktree is this tool's own; nothing of the user's is there).
+    args = [
+        "dvc",
+        "pull",
+        "--allow-missing",
+        "--force",
+        "--remote",
+        remote,
+        *(["--jobs", str(jobs)] if jobs else []),
+    ]
     result = dvc.run(args, cwd=worktree, check=False, capture=False)
     if result.returncode != 0:
         raise PipelineError(
@@ -230,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         log.info("rebuilding: dvc repro (runs %s)", ", ".join(stages))
         mismatches = rebuild(worktree, outputs)
         if mismatches:
+            reset_to_commit(worktree, commit)  # the commit's lock again, for the next run and for you
             raise PipelineError("the rebuild does not match the commit's dvc.lock: " + "; ".join(mismatches))
         previously_missing = set(summary.missing)
         summary = classify(outputs, before, dvc.status(worktree, rehash=True))

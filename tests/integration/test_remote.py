@@ -577,6 +577,16 @@ def test_reproduce_fetches_and_verifies_an_older_commit_beside_the_work(history,
     # the user's checkout, edits and data are as they were
     assert (tree_snapshot(user, *watched), git(user, "status", "--porcelain").stdout) == before
 
+    # A rebuild that did not match left its own model and lock in the worktree (issue 14):
+    # the next run verifies against the commit's lock from git, never against that one.
+    (worktree / "models" / "model.pkl").write_bytes(b"a rebuilt model that differs")
+    dvc(worktree, "commit", "--force", "train")
+    assert git(worktree, "status", "--porcelain").stdout != ""
+    again = reproduce(user, history.older)
+    assert again.returncode == 0, again.stderr
+    assert git(worktree, "status", "--porcelain").stdout == ""
+    assert_outputs_match_lock(worktree, history.lock(history.older))
+
 
 def test_reproduce_lists_what_the_remote_lacks_and_rebuilds_it_to_the_lock(history, local_remote, tmp_path):
     store = tmp_path / "store"
