@@ -85,6 +85,10 @@ pull: $(STAMP) ## fetch this commit's outputs and the run-cache from the remote 
 reproduce: $(STAMP) ## fetch and verify any commit's outputs in its own worktree: make reproduce REV=<commit> [REBUILD=1]
 	python -m src.remote.reproduce $(if $(value REV),$(call arg,REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(value REMOTE),--remote $(call arg,REMOTE)) $(if $(value REBUILD),--rebuild)
 
+.PHONY: metrics
+metrics: $(STAMP) ## the workspace's validation and test metrics as one table, primary metrics first
+	python -m src.review.summary
+
 .PHONY: report gate
 report: $(STAMP) ## the pull-request report of the workspace against BASE (default main): reports/report.md
 	python -m src.review.report --base $(call arg,BASE)

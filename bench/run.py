@@ -205,10 +205,14 @@ class Bench:
             runs.append({**record(measurement, with_stages=True), "value": value})
         return {"param": INCREMENTAL_PARAM, "from": base, "runs": runs}
 
-    def restore_defaults(self, project: Path) -> None:
-        """Undo :meth:`incremental`: the committed params.yaml and dvc.lock, and their outputs."""
-        run_measured(["git", "checkout", "--", "params.yaml", "dvc.lock"], project, self.env)
+    def incremental_then_restore(self, project: Path) -> dict:
+        """:meth:`incremental`, then params.yaml, dvc.lock and the outputs as they were before it."""
+        saved = {name: (project / name).read_bytes() for name in ("params.yaml", "dvc.lock")}
+        results = self.incremental(project)
+        for name, content in saved.items():
+            (project / name).write_bytes(content)
         self.dvc(project, "checkout", "--force", log="restore-defaults")
+        return results
 
     def external(self, name: str, script: str, args: list[str]) -> dict:
         """Run another helper's benchmark script; describe why when it cannot be measured."""
@@ -337,8 +341,8 @@ def measure(args: argparse.Namespace, progress: Progress) -> dict:
         results["noop"] = bench.noop(kept)
 
         progress.say(f"phase 4/6: incremental re-run after changing {INCREMENTAL_PARAM}")
-        results["incremental"] = bench.incremental(kept)
-        bench.restore_defaults(kept)  # kept for scoring and calibration (phase 6)
+        # Then as before it: scoring and calibration (phase 6) use this copy's model and splits.
+        results["incremental"] = bench.incremental_then_restore(kept)
 
         scaling: dict[str, list[dict]] = {"1": full}
         for factor in (factor for factor in args.factors if factor != 1):

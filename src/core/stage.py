@@ -11,6 +11,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 
 log = logging.getLogger("pipeline")
 
@@ -30,4 +33,39 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
         main()
     except PipelineError as error:
         log.error("error: %s", error)
+        if hint := restore_hint(os.environ.get("DVC_STAGE"), os.environ.get("DVC_ROOT")):
+            log.error("%s", hint)
         sys.exit(1)
+
+
+def restore_hint(stage: str | None, root: str | None) -> str | None:
+    """What a failed stage lost and how to get it back, when DVC ran it.
+
+    DVC deletes a stage's outputs before running its command (``DVC_STAGE`` and
+    ``DVC_ROOT`` are set in the command's environment), so a failure leaves them gone
+    until the stage succeeds or ``dvc checkout`` puts back the recorded ones.
+    """
+    if not stage or not root:
+        return None
+    outputs = stage_outputs(Path(root) / "dvc.yaml", stage)
+    removed = f" ({', '.join(outputs)})" if outputs else ""
+    return (
+        f"DVC removed the outputs of {stage}{removed} before running it: `dvc checkout {stage}` puts back "
+        "the last recorded ones; fix the cause above and `dvc repro` rebuilds them"
+    )
+
+
+def stage_outputs(dvc_yaml: Path, stage: str) -> list[str]:
+    """The paths a stage of ``dvc.yaml`` declares as outs, metrics and plots (files it writes)."""
+    try:
+        stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")).get("stages", {})
+        entry = stages[stage]
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
+        return []
+    paths = []
+    for kind in ("outs", "metrics", "plots"):
+        for item in entry.get(kind) or []:
+            path = next(iter(item)) if isinstance(item, dict) else item
+            if isinstance(path, str) and path not in paths:
+                paths.append(path)
+    return paths

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from src.core.stage import stage_outputs
 from src.core.tables import TABLE_NAMES, find_table
 from src.sandbox import VENV_BIN, copy_project, dvc, git, run, set_params, tree_snapshot
 from src.stages.ingest import resolve_source
@@ -142,12 +143,19 @@ def test_invalid_parameters_fail_clearly_and_touch_nothing_downstream(
     sample_project, overrides, failing_stage, expected
 ):
     before = state_after(sample_project, failing_stage)
+    own = stage_outputs(sample_project / "dvc.yaml", failing_stage)
+    own_before = tree_snapshot(sample_project, *own)
     set_params(sample_project, **overrides)
     output = repro_failure(sample_project)
     assert f"failed to reproduce '{failing_stage}'" in output
     assert expected in output
     assert "Traceback" not in output
     assert state_after(sample_project, failing_stage) == before
+    # DVC deleted the failing stage's own outputs before running it: the stage says so, and
+    # the command it names brings them back.
+    assert f"[{failing_stage}] DVC removed the outputs of {failing_stage} ({', '.join(own)})" in output
+    dvc(sample_project, "checkout", failing_stage)
+    assert tree_snapshot(sample_project, *own) == own_before
 
 
 def write_drop(directory: Path, tables: dict[str, pd.DataFrame]) -> None:
@@ -223,6 +231,7 @@ def test_broken_raw_tables_are_refused_with_a_clear_message(sample_project, real
 
     output = repro_failure(sample_project)
     assert "data/external/drop (nothing ingested)" in output
+    assert "`dvc checkout ingest` puts back the last recorded ones" in output
     for text in expected:
         assert text in output
     assert "Traceback" not in output
