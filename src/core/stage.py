@@ -43,29 +43,33 @@ def restore_hint(stage: str | None, root: str | None) -> str | None:
 
     DVC deletes a stage's outputs before running its command (``DVC_STAGE`` and
     ``DVC_ROOT`` are set in the command's environment), so a failure leaves them gone
-    until the stage succeeds or ``dvc checkout`` puts back the recorded ones.
+    until the stage succeeds or they are restored: the cached ones by ``dvc checkout``,
+    the ``cache: false`` ones (metrics files git tracks) by git.
     """
     if not stage or not root:
         return None
     outputs = stage_outputs(Path(root) / "dvc.yaml", stage)
-    removed = f" ({', '.join(outputs)})" if outputs else ""
+    if not outputs:
+        return None
+    in_git = [path for path, cached in outputs if not cached]
+    restore = f"dvc checkout {stage}" + (f" && git checkout -- {' '.join(in_git)}" if in_git else "")
     return (
-        f"DVC removed the outputs of {stage}{removed} before running it: `dvc checkout {stage}` puts back "
-        "the last recorded ones; fix the cause above and `dvc repro` rebuilds them"
+        f"DVC removed the outputs of {stage} ({', '.join(path for path, _ in outputs)}) before running it: "
+        f"`{restore}` puts back the last recorded ones; fix the cause above and `dvc repro` rebuilds them"
     )
 
 
-def stage_outputs(dvc_yaml: Path, stage: str) -> list[str]:
-    """The paths a stage of ``dvc.yaml`` declares as outs, metrics and plots (files it writes)."""
+def stage_outputs(dvc_yaml: Path, stage: str) -> list[tuple[str, bool]]:
+    """The paths a stage of ``dvc.yaml`` declares as outs, metrics and plots, and whether DVC caches each."""
     try:
         stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")).get("stages", {})
         entry = stages[stage]
     except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError):
         return []
-    paths = []
+    found: dict[str, bool] = {}
     for kind in ("outs", "metrics", "plots"):
         for item in entry.get(kind) or []:
-            path = next(iter(item)) if isinstance(item, dict) else item
-            if isinstance(path, str) and path not in paths:
-                paths.append(path)
-    return paths
+            path, options = next(iter(item.items())) if isinstance(item, dict) else (item, None)
+            if isinstance(path, str):
+                found.setdefault(path, (options or {}).get("cache", True) is not False)
+    return list(found.items())
