@@ -13,6 +13,7 @@ count as late when ``featurize.cancelled_as_late`` is true, and are dropped othe
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
 
@@ -70,15 +71,31 @@ def delay_label(flights: pd.DataFrame, params: FeaturizeParams) -> pd.Series:
     return label.rename("is_late")
 
 
+@functools.lru_cache(maxsize=16)
+def federal_holidays(first_year: int, last_year: int) -> np.ndarray:
+    """US federal holidays of whole years, as sorted day numbers (days since 1970-01-01).
+
+    Cached: building the calendar takes tens of milliseconds, which a one-flight HTTP
+    request would otherwise pay every time.
+    """
+    holidays = USFederalHolidayCalendar().holidays(f"{first_year}-01-01", f"{last_year}-12-31")
+    numbers = np.sort(holidays.to_numpy().astype("datetime64[D]").astype("int64"))
+    numbers.setflags(write=False)  # shared by every caller
+    return numbers
+
+
 def calendar_features(dates: pd.Series) -> pd.DataFrame:
     """Month, day of week and distance in days to the nearest US federal holiday."""
-    holidays = USFederalHolidayCalendar().holidays(
-        dates.min() - pd.Timedelta(days=HOLIDAY_HORIZON_DAYS * 4),
-        dates.max() + pd.Timedelta(days=HOLIDAY_HORIZON_DAYS * 4),
+    margin = pd.Timedelta(days=HOLIDAY_HORIZON_DAYS * 4)
+    # Whole years around the dates: a holiday beyond the margin is farther than the horizon
+    # from every date, so the distances (capped at the horizon) are those of the margin alone.
+    holiday_numbers = (
+        federal_holidays((dates.min() - margin).year, (dates.max() + margin).year)
+        if len(dates)
+        else np.array([], dtype="int64")
     )
-    if len(holidays):
+    if len(holiday_numbers):
         day_numbers = dates.to_numpy().astype("datetime64[D]").astype("int64")
-        holiday_numbers = np.sort(holidays.to_numpy().astype("datetime64[D]").astype("int64"))
         position = np.searchsorted(holiday_numbers, day_numbers).clip(1, len(holiday_numbers) - 1)
         nearest = np.minimum(
             np.abs(day_numbers - holiday_numbers[position - 1]),

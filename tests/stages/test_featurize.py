@@ -81,3 +81,14 @@ def test_calendar_features_know_independence_day():
     assert calendar["days_to_holiday"].tolist() == [0, 3, 14]
     assert calendar["day_of_week"].tolist() == [3, 0, 5]
     assert calendar["month"].tolist() == [7, 7, 8]
+
+
+def test_a_date_alone_gets_the_distance_it_gets_among_others():
+    """A one-flight request and a year of flights see the same holidays (the calendar is
+    built for whole years, cached): New Year's Day of the next year included."""
+    dates = pd.Series(pd.date_range("2012-12-01", "2014-01-31"))
+    together = calendar_features(dates)["days_to_holiday"].tolist()
+    alone = [calendar_features(dates.iloc[i : i + 1])["days_to_holiday"].iloc[0] for i in range(len(dates))]
+    assert alone == together
+    assert together[dates.tolist().index(pd.Timestamp("2013-12-29"))] == 3  # 2014-01-01 is 3 days on
+    assert calendar_features(dates.iloc[0:0])["days_to_holiday"].tolist() == []
