@@ -1,34 +1,46 @@
 """The experiment table of this commit (``make compare``), best validation score first.
 
-DVC draws the table (``dvc exp show --md``); this module only chooses its columns (the
-parameters that vary, the validation and test values of the selection metric and of
-the gate's primary metrics) and its order, and writes ``dvc plots diff`` of the best
-experiments.
+The rows are DVC's (``dvc exp show --json``: the commit and its finished experiments);
+this module chooses the columns and the order, one table per model family
+(``train.model``): the validation and test values of the selection metric and of the
+gate's primary metrics, then only the parameters that vary within that family, never
+the other family's unused ones. It writes ``dvc plots diff`` of the best experiments.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 
 from src import dvc
-from src.core.params import LOWER_IS_BETTER
 from src.core.stage import PipelineError
-from src.experiments.selection import ExperimentTable, parse_exp_show, ranked
+from src.experiments.selection import Experiment, ExperimentTable, parse_exp_show, ranked
 from src.params import Params
+from src.review.markdown import format_value, table
 
 log = logging.getLogger("pipeline")
 
 PLOTS_DIR = Path("reports/sweep-plots")
+FAMILY_KEY = "train.model"
+SPLITS = ("validation", "test")
 
 
-def varying_params(table: ExperimentTable) -> list[str]:
-    """Parameters whose value differs between the baseline and its finished experiments."""
-    rows = [table.baseline, *(e for e in table.experiments if e.state == "success")]
+def finished_rows(experiments: ExperimentTable) -> list[Experiment]:
+    """The baseline commit and its experiments that finished."""
+    return [experiments.baseline, *(e for e in experiments.experiments if e.state == "success")]
+
+
+def varying_params(rows: list[Experiment]) -> list[str]:
+    """Parameters whose value differs between ``rows``."""
     keys = sorted(set().union(*(row.params for row in rows)))
     return [key for key in keys if len({json.dumps(row.params.get(key), sort_keys=True) for row in rows}) > 1]
+
+
+def family_params(keys: list[str], family: str, families: set[str]) -> list[str]:
+    """``keys`` less the family choice itself and the sections of the other model families."""
+    others = tuple(f"train.{name}." for name in families if name != family)
+    return [key for key in keys if key != FAMILY_KEY and not key.startswith(others)]
 
 
 def compare_metrics(params: Params) -> list[str]:
@@ -36,38 +48,41 @@ def compare_metrics(params: Params) -> list[str]:
     return list(dict.fromkeys([params.select.metric, *params.gate.primary_metrics]))
 
 
-def exp_show_args(table: ExperimentTable, params: Params) -> list[str]:
-    """``dvc exp show`` keeping only the varying params and validation/test metrics, best first."""
-    metric = params.select.metric
-    metric_names = "|".join(re.escape(name) for name in compare_metrics(params))
-    prefix = f"({re.escape(table.metrics_file)}:)?" if table.metrics_file else ""
-    # No "State": DVC leaves it empty for --temp runs, and only finished experiments are shown.
-    columns = ["Experiment", f"{prefix}(validation|test)\\.({metric_names})"]
-    columns += [f"(params\\.yaml:)?{re.escape(key)}" for key in varying_params(table)]
-    args = [
-        "dvc",
-        "exp",
-        "show",
-        "--md",
-        "--no-pager",
-        "--hide-workspace",
-        "--hide-queued",
-        "--hide-failed",
-        "--precision",
-        "4",
-        "--drop",
-        ".*",
-        "--keep",
-        f"^({'|'.join(columns)})$",
-    ]
-    if table.metrics_file:
-        args += [
-            "--sort-by",
-            f"{table.metrics_file}:validation.{metric}",
-            "--sort-order",
-            "asc" if metric in LOWER_IS_BETTER else "desc",
+def ranked_first(rows: list[Experiment], metric: str) -> list[Experiment]:
+    """Best validation ``metric`` first (:func:`ranked`), then any row without it."""
+    ordered = ranked(rows, metric)
+    return ordered + [row for row in rows if row not in ordered]
+
+
+def family_tables(experiments: ExperimentTable, params: Params) -> list[str]:
+    """Markdown: per model family, its experiments best first, with the params that vary in it."""
+    rows = finished_rows(experiments)
+    families: dict[str, list[Experiment]] = {}
+    for row in rows:
+        families.setdefault(str(row.params.get(FAMILY_KEY, "?")), []).append(row)
+    metrics = compare_metrics(params)
+    lines: list[str] = []
+    for family, members in families.items():
+        keys = family_params(varying_params(members), family, set(families))
+        # The heading names the family: its section's keys are shown without the prefix.
+        labels = [key.removeprefix(f"train.{family}.") for key in keys]
+        headers = ["Experiment", *(f"{split}.{m}" for m in metrics for split in SPLITS), *labels]
+        body = [
+            [
+                f"{row.name} (baseline)" if row is experiments.baseline else row.name,
+                *(format_value(row.score(m, split)) for m in metrics for split in SPLITS),
+                *(format_value(row.params.get(key)) for key in keys),
+            ]
+            for row in ranked_first(members, params.select.metric)
         ]
-    return args
+        count = f"{len(members)} run{'s' if len(members) != 1 else ''}"
+        lines += [
+            f"#### {FAMILY_KEY} = {family} ({count})",
+            "",
+            *table(body, headers, "l" + "r" * (len(headers) - 1)),
+            "",
+        ]
+    return lines
 
 
 def plots_diff_args(table: ExperimentTable, metric: str, top: int, out: Path) -> list[str]:
@@ -77,20 +92,20 @@ def plots_diff_args(table: ExperimentTable, metric: str, top: int, out: Path) ->
 
 
 def print_table(params: Params, payload: list[dict] | None = None) -> ExperimentTable:
-    """Print the table of this commit's finished experiments (from ``payload``, ``dvc exp show --json``)."""
-    table = parse_exp_show(dvc.exp_show() if payload is None else payload, params.select.metric)
-    print(dvc.run(exp_show_args(table, params)).stdout, flush=True)
-    return table
+    """Print the tables of this commit's finished experiments (from ``payload``, ``dvc exp show --json``)."""
+    experiments = parse_exp_show(dvc.exp_show() if payload is None else payload, params.select.metric)
+    print("\n".join(family_tables(experiments, params)), flush=True)
+    return experiments
 
 
 def compare(params: Params, top: int, plots_dir: Path | None) -> None:
-    """``make compare``: the table, then plots of the baseline and the ``top`` best experiments."""
-    table = print_table(params)
-    if not table.experiments:
+    """``make compare``: the tables, then plots of the baseline and the ``top`` best experiments."""
+    experiments = print_table(params)
+    if not experiments.experiments:
         raise PipelineError("this commit has no experiments: run a sweep first (make sweep)")
-    shown = ranked(table.experiments, params.select.metric)[:top]
+    shown = ranked(experiments.experiments, params.select.metric)[:top]
     if plots_dir is not None and shown:
-        dvc.run(plots_diff_args(table, params.select.metric, top, plots_dir))
+        dvc.run(plots_diff_args(experiments, params.select.metric, top, plots_dir))
         log.info(
             "plots of HEAD and %s (best on validation %s): %s",
             ", ".join(e.name for e in shown),

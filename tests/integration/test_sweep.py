@@ -121,7 +121,13 @@ def test_sweep_finishes_the_others_and_reports_the_failed_one(swept):
     )
     assert outcomes == {**dict.fromkeys(experiments, "success"), "broken-on-purpose-1": "exited 255"}
     # ... and the closing table lists the finished ones, best validation score first.
-    listed = re.findall(r"\[([a-z0-9-]+)\]", swept.result.stdout)
+    closing = swept.result.stdout.split("#### train.model = ", 1)[1]
+    listed = [
+        cells[0]
+        for cells in (line.strip("|").split("|") for line in closing.splitlines() if line.startswith("| "))
+        if cells[0].strip() not in ("Experiment",) and not cells[0].strip().endswith("(baseline)")
+    ]
+    listed = [name.strip() for name in listed]
     assert sorted(listed) == sorted(experiments)
     metric, sign = selection_metric(swept.project)
     scores = [sign * experiments[name]["metrics"]["validation"][metric] for name in listed]
