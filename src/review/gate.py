@@ -16,8 +16,11 @@ Markdown nor its pictures (no matplotlib).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from pathlib import Path
 
+from src.core.files import atomic_path
 from src.core.stage import PipelineError, run_stage
 from src.params import load_params
 from src.review.against_base import DEFAULT_PREDICTIONS, DEFAULT_SEEDS, assess_against_base, format_change
@@ -33,6 +36,30 @@ def gate_message(assessment: Assessment, base: str) -> str:
         caveat = f" (not assessed: {assessment.interval_note})" if assessment.interval_note else ""
         return f"gate passed against {base}: {format_change(assessment)}{caveat}"
     return f"gate failed against {base}: " + " ".join(assessment.gate_failures)
+
+
+def write_result(path: Path, assessment: Assessment, base: str) -> None:
+    """The gate's result as the report computed it, for a later step (``--result``)."""
+    result = {"base": base, "passed": assessment.gate_passed, "message": gate_message(assessment, base)}
+    with atomic_path(path) as staged:
+        staged.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def read_result(path: Path, base: str) -> tuple[bool, str]:
+    """``(passed, message)`` from :func:`write_result`'s file; an error naming it if it is not one."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        passed, message, against = result["passed"], result["message"], result["base"]
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise PipelineError(
+            f"{path}: no gate result ({type(error).__name__}: {error}); the report writes it with "
+            "--gate-result, or run the gate without --result"
+        ) from None
+    if not isinstance(passed, bool) or not isinstance(message, str):
+        raise PipelineError(f"{path}: no gate result (passed must be true or false, message a text)")
+    if against != base:
+        raise PipelineError(f"{path}: a gate result against {against!r}, not against {base!r}")
+    return passed, message
 
 
 def main() -> None:
@@ -54,7 +81,19 @@ def main() -> None:
         action="store_true",
         help="judge a workspace that is not reproduced (refused by default)",
     )
+    parser.add_argument(
+        "--result",
+        type=Path,
+        help="the result the report wrote with --gate-result: exit with it instead of assessing again",
+    )
     args = parser.parse_args()
+
+    if args.result:  # the report's own assessment: the comment and the status cannot disagree
+        passed, message = read_result(args.result, args.base)
+        if not passed:
+            raise PipelineError(message)
+        print(message)
+        return
 
     params = load_params()
     gate, _ = gate_for_review(args.base, params.gate)  # a branch does not relax its own gate

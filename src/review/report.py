@@ -33,6 +33,7 @@ from src.review.facts import (
     validation_changes,
 )
 from src.review.fairness import group_gaps
+from src.review.gate import write_result
 from src.review.markdown import render_report
 from src.review.pictures import draw_pictures
 
@@ -137,6 +138,11 @@ def main() -> None:
         help="the line that replaces the pictures in --text-out (default: %(default)r)",
     )
     parser.add_argument(
+        "--gate-result",
+        type=Path,
+        help="also write the gate's result here, for `python -m src.review.gate --result` (a later step)",
+    )
+    parser.add_argument(
         "--allow-stale",
         action="store_true",
         help="report a workspace that is not reproduced (refused by default), with a warning",
@@ -156,6 +162,8 @@ def main() -> None:
         )
     except PipelineError as error:  # one line in the job's log, whichever command failed
         raise PipelineError(one_line(error)) from None
+    if args.gate_result:
+        write_result(args.gate_result, facts.assessment, args.base)
     log.info(
         "verdict: %s; gate %s; report written to %s",
         facts.assessment.verdict,

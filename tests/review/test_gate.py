@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from src.core.stage import PipelineError
 from src.review.assessment import Assessment, Interval, MetricChange, Verdict
-from src.review.gate import gate_message
+from src.review.gate import gate_message, read_result, write_result
 from src.sandbox import REPO_ROOT, command_env, dvc, git, set_params
 
 
@@ -62,6 +63,36 @@ def gate_command(project: Path, base: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
     )
+
+
+def test_a_result_written_by_the_report_is_read_back_as_it_was(tmp_path: Path):
+    failing = Assessment(
+        changes=(MetricChange("roc_auc", 0.71, 0.60),),
+        verdict=Verdict.NOT_ASSESSED,
+        gate_failures=("test roc_auc is 0.6000, below its floor of 0.6500 (gate.floors).",),
+        interval_note="no predictions",
+        paired_rows=0,
+    )
+    write_result(tmp_path / "gate.json", failing, "abc123")
+    assert read_result(tmp_path / "gate.json", "abc123") == (False, gate_message(failing, "abc123"))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no gate result (FileNotFoundError"),
+        ("not json", "no gate result (JSONDecodeError"),
+        ('{"passed": true}', "no gate result (KeyError"),
+        ('{"base": "other", "passed": true, "message": "gate passed"}', "a gate result against 'other', not"),
+        ('{"base": "abc123", "passed": "yes", "message": "gate passed"}', "no gate result (passed must be"),
+    ],
+)
+def test_a_missing_or_foreign_result_fails_the_gate_naming_the_file(tmp_path: Path, content, expected):
+    path = tmp_path / "gate.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(PipelineError, match=re.escape(f"{path}: {expected}")):
+        read_result(path, "abc123")
 
 
 @pytest.mark.slow
