@@ -1,6 +1,9 @@
 # The human interface. Every target that needs Python first makes sure .venv matches
 # requirements.txt (created, or re-installed when requirements.txt is newer).
-PYTHON ?= python3.11
+# The newest supported Python found on PATH that runs (a pyenv shim may not); PYTHON=...
+# chooses another. requirements.txt is one universal lock for all three.
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+PYTHON ?= $(shell for v in $(SUPPORTED_PYTHONS); do p=$$(command -v python$$v) && $$p -c '' 2>/dev/null && echo $$p && break; done)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-from-requirements
@@ -41,7 +44,9 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-build.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
+	@test -n "$(PYTHON)" || { echo "no Python 3.11, 3.12 or 3.13 found on PATH: install one, or set PYTHON=/path/to/python"; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 13) else f"Python 3.11 to 3.13 is required, $(PYTHON) is {v[0]}.{v[1]} (set PYTHON=...)")'
+	@echo "using $$($(PYTHON) -c 'import sys; print("Python", sys.version.split()[0], "at", sys.executable)')"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --quiet -r requirements-build.txt
 	@echo "installing $$(grep -cE '^[A-Za-z0-9]' requirements.txt) pinned packages into $(VENV): a few minutes the first time; pip shows each one"
@@ -118,7 +123,8 @@ score: $(STAMP) ## score a drop of schedules: make score INPUT=<dir> [MODEL=prod
 serve: $(STAMP) ## serve MODEL (default prod) over HTTP on 127.0.0.1:PORT (default 8000); OpenAPI page at /docs
 	python -m src.serving.service --model $(call arg,MODEL) --port $(call arg,PORT)
 
-UV_COMPILE := uv pip compile --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header
+# --universal: one lock for every supported Python and platform (markers where they differ).
+UV_COMPILE := uv pip compile --universal --generate-hashes --python-version 3.11 --no-header
 lock: ## recompile requirements.txt, then requirements-build.txt pinned alike (needs uv)
 	$(UV_COMPILE) requirements.in -o requirements.txt
 	$(UV_COMPILE) requirements-build.in -c requirements.txt -o requirements-build.txt
