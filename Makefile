@@ -91,9 +91,11 @@ pull: $(STAMP) ## fetch this commit's outputs and the run-cache from the remote 
 reproduce: $(STAMP) ## fetch and verify any commit's outputs in its own worktree: make reproduce REV=<commit> [REBUILD=1]
 	python -m src.remote.reproduce $(if $(value REV),$(call arg,REV),$(error set REV, e.g. make reproduce REV=HEAD~1)) $(if $(value REMOTE),--remote $(call arg,REMOTE)) $(if $(value REBUILD),--rebuild)
 
-.PHONY: metrics
+.PHONY: metrics plots
 metrics: $(STAMP) ## the workspace's validation and test metrics as one table, primary metrics first
 	python -m src.review.summary
+plots: $(STAMP) ## every plot as a PNG on a page that works offline: reports/plots/index.html
+	python -m src.review.offline_plots
 
 .PHONY: report gate
 report: $(STAMP) ## the pull-request report of the workspace against BASE (default main): reports/report.md

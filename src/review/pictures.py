@@ -54,13 +54,26 @@ class Pictures:
     image_pairs: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 
 
+def axis_encoding(spec: Mapping[str, Any], axis: str) -> Mapping[str, Any]:
+    """The encoding of ``axis`` in a Vega-Lite spec: at the top, else in its first layer that has one
+    (DVC's smooth template, dvclive's training curves, puts y in a layer)."""
+    if axis in spec.get("encoding", {}):
+        return spec["encoding"][axis]
+    for layer in spec.get("layer", []):
+        try:
+            return axis_encoding(layer, axis)
+        except KeyError:
+            continue
+    raise KeyError(axis)
+
+
 def curves_from_plots(plots: Mapping[str, Any], plot_id: str) -> Curves | None:
     """The x/y series per revision and file of a vega plot, None when it is not there."""
     for entry in plots.get(plot_id, []):
         if entry.get("type") != "vega":
             continue
         content = entry["content"]
-        x, y = content["encoding"]["x"], content["encoding"]["y"]
+        x, y = content["encoding"]["x"], axis_encoding(content, "y")
         series: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
         for point in content["data"]["values"]:
             xs, ys = series.setdefault((point["rev"], point.get("filename", "")), ([], []))
@@ -89,13 +102,15 @@ def image_plots(plots: Mapping[str, Any], pattern: str) -> dict[str, dict[str, s
     return images
 
 
-def curve_figure(curves: Curves, base_revision: str, base_label: str) -> plt.Figure:
+def curve_figure(
+    curves: Curves, base_revision: str, base_label: str, branch_label: str = "this branch"
+) -> plt.Figure:
     """One panel per file (validation, test), base and branch overlaid in each."""
     files = sorted({name for _, name in curves.series}, key=lambda name: (name != "test.json", name))
     figure, axes = plt.subplots(1, len(files), figsize=(4.2 * len(files), 4), squeeze=False)
     # The branch first, the base dashed on top: where they coincide both stay visible.
     styles = {
-        WORKSPACE: ("#1f77b4", "-", "this branch"),
+        WORKSPACE: ("#1f77b4", "-", branch_label),
         base_revision: ("#ff7f0e", "--", f"base ({base_label})"),
     }
     for panel, name in zip(axes[0], files, strict=True):
