@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.core.stage import PipelineError
 from src.review import against_base
 from src.review.against_base import (
     MetricRow,
@@ -244,10 +245,16 @@ def test_seeds_partly_failed_are_used_with_a_note(workspace, monkeypatch):
     assert assessment.verdict is not Verdict.NOT_ASSESSED  # two seeds still measure the spread
 
 
-def test_out_of_date_branch_scores_are_not_assessed(workspace, monkeypatch):
+def test_a_stale_workspace_is_refused_and_with_allow_stale_its_scores_are_not_assessed(
+    workspace, monkeypatch
+):
     status = {"seeds": [{"changed deps": {"params.yaml": {"train.seed": "modified"}}}]}
     FakeDvc(LOCK_WITH_SEEDS, workspace, status).install(monkeypatch, METRICS_DIFF_BOTH)
-    assessment = assess_against_base("main", GATE).assessment
+    with pytest.raises(
+        PipelineError, match=r"the workspace is not reproduced \(`dvc status`: seeds out of date\)"
+    ):
+        assess_against_base("main", GATE)
+    assessment = assess_against_base("main", GATE, allow_stale=True).assessment
     assert assessment.verdict is Verdict.NOT_ASSESSED
     assert "out of date (dvc status: seeds" in assessment.interval_note
 
