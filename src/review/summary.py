@@ -57,12 +57,12 @@ def summary_lines(path: str, data: Mapping[str, Any], primary: Sequence[str]) ->
         if split in baseline:
             rows.append(
                 [
-                    f"{split} baseline (always the late rate)",
+                    f"{split} baseline",
                     *(format_value(baseline[split].get(name)) for name in columns),
                 ]
             )
     threshold = data.get("threshold")
-    where = f"From {path} (`dvc metrics show --json`)" + (
+    where = f"From {path} (`dvc metrics show --json`); baseline: always the training set's late rate" + (
         f"; precision, recall, f1, accuracy and flagged_rate at the threshold {threshold}."
         if threshold
         else "."
