@@ -42,15 +42,18 @@ def test_a_gate_that_passed_without_training_noise_says_so():
     )
 
 
+#: A gate that failed on a floor, with no interval.
+FAILED_ON_A_FLOOR = Assessment(
+    changes=(MetricChange("roc_auc", 0.71, 0.60),),
+    verdict=Verdict.NOT_ASSESSED,
+    gate_failures=("test roc_auc is 0.6000, below its floor of 0.6500 (gate.floors).",),
+    interval_note="no predictions",
+    paired_rows=0,
+)
+
+
 def test_message_of_a_failing_gate_is_its_failures():
-    assessment = Assessment(
-        changes=(MetricChange("roc_auc", 0.71, 0.60),),
-        verdict=Verdict.NOT_ASSESSED,
-        gate_failures=("test roc_auc is 0.6000, below its floor of 0.6500 (gate.floors).",),
-        interval_note="no predictions",
-        paired_rows=0,
-    )
-    assert gate_message(assessment, "main") == (
+    assert gate_message(FAILED_ON_A_FLOOR, "main") == (
         "gate failed against main: test roc_auc is 0.6000, below its floor of 0.6500 (gate.floors)."
     )
 
@@ -66,15 +69,8 @@ def gate_command(project: Path, base: str) -> subprocess.CompletedProcess:
 
 
 def test_a_result_written_by_the_report_is_read_back_as_it_was(tmp_path: Path):
-    failing = Assessment(
-        changes=(MetricChange("roc_auc", 0.71, 0.60),),
-        verdict=Verdict.NOT_ASSESSED,
-        gate_failures=("test roc_auc is 0.6000, below its floor of 0.6500 (gate.floors).",),
-        interval_note="no predictions",
-        paired_rows=0,
-    )
-    write_result(tmp_path / "gate.json", failing, "abc123")
-    assert read_result(tmp_path / "gate.json", "abc123") == (False, gate_message(failing, "abc123"))
+    write_result(tmp_path / "gate.json", FAILED_ON_A_FLOOR, "abc123")
+    assert read_result(tmp_path / "gate.json", "abc123") == (False, gate_message(FAILED_ON_A_FLOOR, "abc123"))
 
 
 @pytest.mark.parametrize(
