@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -321,7 +322,9 @@ def read_output(
 
     from dvc import api
 
-    with tempfile.TemporaryDirectory(prefix="dvc-empty-cache-") as empty_cache:
+    # Only a remote-only read needs the throw-away cache directory.
+    scratch = tempfile.TemporaryDirectory(prefix="dvc-empty-cache-") if remote_only else nullcontext()
+    with scratch as empty_cache:
         config = {"cache": {"dir": empty_cache}} if remote_only else None
         try:
             with api.open(path, repo=str(repo), rev=rev, remote=remote, mode="rb", config=config) as stream:

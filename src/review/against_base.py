@@ -265,10 +265,11 @@ def assess_against_base(
     """
     commit = dvc.resolve_commit(base)
     status = dvc.status()
-    if not allow_stale and (out_of_date := stale_stages(status)):
+    out_of_date = stale_stages(status)
+    if out_of_date and not allow_stale:
         raise PipelineError(stale_workspace_message(out_of_date))
     metrics_diff = dvc.dvc_json("metrics", "diff", commit, "--all")
-    stale = [stage for stage in stale_stages(status) if stage in SCORING_STAGES]
+    stale = [stage for stage in out_of_date if stage in SCORING_STAGES]
     evaluation_file = evaluation_metrics_file(metrics_diff, gate.primary_metrics[0])
     rows = metric_rows(metrics_diff.get(evaluation_file, {}), TABLE_SPLITS) if evaluation_file else []
     base_metrics = split_values(rows, PRIMARY_SPLIT, "base")

@@ -38,18 +38,6 @@ pytestmark = pytest.mark.slow
 MODEL = "late-arrival"
 MODEL_PATH = "models/model.pkl"
 TEST_PERIOD = ("2013-11-01", "2013-12-31")
-PLANE_COLUMNS = ["year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"]
-WEATHER_COLUMNS = [
-    "temp",
-    "dewp",
-    "humid",
-    "wind_dir",
-    "wind_speed",
-    "wind_gust",
-    "precip",
-    "pressure",
-    "visib",
-]
 REQUEST_FLIGHTS = 1000
 FUZZ_EXAMPLES = 100  # per generator: schema-valid, schema-violating, and arbitrary JSON
 
