@@ -26,11 +26,12 @@ def remote_experiments(git_remote: str, baseline: str) -> list[str]:
     return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
-def last_line(result: subprocess.CompletedProcess) -> str:
-    """The last line a command printed: where dvc and git put the reason."""
-    text = (result.stderr or "") + (result.stdout or "")
+def last_line(result: subprocess.CompletedProcess | str) -> str:
+    """The reason a command gave: its last ``ERROR:`` line (DVC ends with a support notice), else its last line."""
+    text = result if isinstance(result, str) else (result.stderr or "") + (result.stdout or "")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no message"
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    return (errors or lines or ["no message"])[-1]
 
 
 def check_remote() -> str:
@@ -47,7 +48,7 @@ def check_remote() -> str:
     try:
         states = dvc.status(remote=remote)
     except PipelineError as error:
-        reason = str(error).strip().splitlines()[-1]
+        reason = last_line(str(error))
         raise PipelineError(
             f"the DVC remote {remote!r} cannot be read from this runner: {reason}; "
             "check its credentials, URL and endpoint (dvc remote list)"
