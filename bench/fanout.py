@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import shutil
 import sys
@@ -54,6 +55,7 @@ def speedup(experiments: int, runners: int, experiment_s: float, overhead_s: flo
 def runner(origin: Path, directory: Path, endpoint: str, plan: Path, env: dict[str, str]) -> dict[str, float]:
     """One fresh runner: clone, fanout run, fanout push; seconds of each."""
     clone_s, _ = timed(lambda: git(directory.parent, "clone", "-q", str(origin), str(directory)))
+    dvc(directory, "remote", "modify", "--local", "s3", "url", f"s3://{BUCKET}/flight-delays")
     dvc(directory, "remote", "modify", "--local", "s3", "endpointurl", endpoint)
     dvc(directory, "remote", "default", "--local", "s3")
     fanout = [sys.executable, "-m", "src.experiments.fanout"]
@@ -164,6 +166,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--work-dir", type=Path, help="where the copies go (default: system temp)")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     work = Path(tempfile.mkdtemp(prefix="bench-fanout-", dir=args.work_dir))
     try:
         data = measure(args.sample_flights, work)
