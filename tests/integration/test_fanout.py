@@ -338,20 +338,21 @@ def test_runners_deliver_their_experiments_and_the_collector_lists_the_missing_o
 
 @pytest.mark.slow
 def test_fanned_out_experiments_equal_the_one_machine_sweep_bit_for_bit(fanout, tmp_path):
+    """One configuration is enough to compare (each costs a training): runner 1's."""
     local = tmp_path / "local"
     shutil.copytree(fanout.main, local, symlinks=True)
-    spec = {"grids": [{"name": "one machine", "set": [f"{LR}={RATES[0]},{RATES[1]}", *QUICK]}]}
+    spec = {"grids": [{"name": "one machine", "set": [f"{LR}={RATES[0]}", *QUICK]}]}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     run(
-        [sys.executable, "-m", "src.experiments.sweep", "--spec", str(tmp_path / "spec.yaml"), "--jobs", "2"],
+        [sys.executable, "-m", "src.experiments.sweep", "--spec", str(tmp_path / "spec.yaml"), "--jobs", "1"],
         local,
     )
 
     swept, fanned = experiments_by_rate(local), experiments_by_rate(fanout.collect_dir)
-    assert sorted(swept) == sorted(fanned) == sorted(RATES[:2])
-    for rate in RATES[:2]:
-        assert evaluated(fanout.collect_dir, fanned[rate].rev) == evaluated(local, swept[rate].rev), rate
-    assert evaluated(local, swept[RATES[0]].rev) != evaluated(local, swept[RATES[1]].rev)
+    assert list(swept) == [RATES[0]] and sorted(fanned) == sorted(RATES[:2])
+    mine = evaluated(local, swept[RATES[0]].rev)
+    assert evaluated(fanout.collect_dir, fanned[RATES[0]].rev) == mine
+    assert evaluated(fanout.collect_dir, fanned[RATES[1]].rev) != mine  # the comparison can fail
 
 
 @pytest.mark.slow
