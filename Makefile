@@ -26,11 +26,12 @@ ifeq ($(origin JOBS),undefined)
 JOBS := $(shell nproc)
 endif
 TOP ?= 3
+RUNNERS ?= 2
 MODEL ?= prod
 OUT ?= scored.parquet
 PORT ?= 8000
 # Not exported either: make would expand them to put them in the recipes' environment.
-unexport REV BASE SPEC BRANCH REMOTE TOP JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT REBUILD
+unexport REV BASE SPEC BRANCH REMOTE TOP RUNNERS JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT REBUILD
 
 # Stage commands say `python`/`dvc`: they must be the virtual environment's.
 export PATH := $(BIN):$(PATH)
@@ -111,6 +112,10 @@ compare: $(STAMP) ## this commit's experiments, best validation first; plots of 
 	python -m src.experiments.sweep --compare --top $(call arg,TOP)
 promote: $(STAMP) ## commit the experiment best on validation select.metric (BRANCH=x: make a branch instead)
 	python -m src.experiments.promote $(if $(value BRANCH),--branch $(call arg,BRANCH))
+
+.PHONY: sweep-fanout
+sweep-fanout: $(STAMP) ## the CI fan-out played here: RUNNERS clones at once (default 2) share a bare git repo and the DVC remote; SPEC under sweeps/
+	python -m src.experiments.fanout_local --spec $(call arg,SPEC) --runners $(call arg,RUNNERS)
 
 .PHONY: register promote-model models
 register: $(STAMP) ## tag this commit as the next model version (GTO); VERSION=vX.Y.Z to choose it

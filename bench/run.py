@@ -12,7 +12,8 @@ data and an empty DVC cache, so its ``dvc repro`` rebuilds everything. The phase
 5. scaling: the pipeline on the flights replicated ``ingest.replicate`` times;
 6. the other scripts: the sweep, ``dvc pull`` against boto3, scoring (batch and HTTP,
    ``bench/scoring.py``) and the verdict's calibration (``bench/calibration.py``), the
-   last two on the model and splits of the last 1x copy.
+   last two on the model and splits of the last 1x copy, and a fan-out runner's overhead
+   (``bench/fanout.py``).
 
 Raw results go to ``bench-results/results.json`` (``--report-only`` re-renders them),
 command logs to ``bench-results/logs/``.
@@ -48,8 +49,14 @@ FLIGHTS_1X = 336_776
 #: iteration count, so the re-run does the same amount of work as the full run's train.
 INCREMENTAL_PARAM = "train.hist_gradient_boosting.l2_regularization"
 #: The sweep alone: ~15 min quiet; scoring (1x and 16x, HTTP) ~10 min; calibration ~120 fits.
-EXTERNAL_TIMEOUT_SECONDS = {"pull": 15 * 60, "sweep": 40 * 60, "scoring": 30 * 60, "calibration": 90 * 60}
-EXTERNALS = ("sweep", "pull", "scoring", "calibration")
+EXTERNAL_TIMEOUT_SECONDS = {
+    "pull": 15 * 60,
+    "sweep": 40 * 60,
+    "scoring": 30 * 60,
+    "calibration": 90 * 60,
+    "fanout": 30 * 60,
+}
+EXTERNALS = ("sweep", "pull", "scoring", "calibration", "fanout")
 
 
 def external_benchmarks(runs: int, reproduced: Path | None = None) -> list[tuple[str, str, list[str]]]:
@@ -64,6 +71,7 @@ def external_benchmarks(runs: int, reproduced: Path | None = None) -> list[tuple
         ("pull", "bench/pull_vs_boto3.py", ["--runs", str(runs)]),
         ("scoring", "bench/scoring.py", ["--project", str(project)]),
         ("calibration", "bench/calibration.py", ["--split-dir", str(project / "data" / "split")]),
+        ("fanout", "bench/fanout.py", []),
     ]
 
 
@@ -260,7 +268,8 @@ class Bench:
 #: What the other scripts cost, in full runs at 1x (measured once, roughly): the sweep
 #: runs 8 experiments in parallel and then one after another; the pull benchmark runs the
 #: pipeline twice besides its downloads.
-EXTERNAL_COST_IN_FULL_RUNS = {"sweep": 9.0, "pull": 2.0, "scoring": 10.0, "calibration": 25.0}
+#: The fan-out: its own baseline run, then one experiment three times (one machine, two runners).
+EXTERNAL_COST_IN_FULL_RUNS = {"sweep": 9.0, "pull": 2.0, "scoring": 10.0, "calibration": 25.0, "fanout": 2.0}
 
 
 def estimate_seconds(
@@ -357,7 +366,7 @@ def measure(args: argparse.Namespace, progress: Progress) -> dict:
         capacity = (time.perf_counter() - started) * (os.cpu_count() or 1)
         results["others_share"] = max(others, 0.0) / capacity
 
-        progress.say("phase 6/6: the sweep, pull, scoring and calibration benchmarks")
+        progress.say("phase 6/6: the sweep, pull, scoring, calibration and fan-out benchmarks")
         # Smoke runs on a sample pass the sample on: the external scripts accept it too.
         sample = ["--sample-flights", str(args.sample_flights)] if args.sample_flights else []
         results["external"] = {

@@ -65,13 +65,17 @@ LOG_DIR = SWEEP_DIR / "logs"
 LOG_TAIL_LINES = 25
 
 
-def run_args(configuration: Configuration) -> list[str]:
+def run_args(configuration: Configuration, pull: bool = False) -> list[str]:
     """The ``dvc`` arguments that run one configuration as a named experiment.
 
     ``--wait-for-lock``: experiments started side by side take DVC's repository lock in
     turn (to record their configuration) instead of failing after 3 s without it.
+    ``pull``: a fresh clone (a CI runner) fetches the run-cache and the inputs it lacks
+    from the DVC remote, and skips the unchanged stages whose outputs it does not need.
     """
     args = ["--wait-for-lock", "exp", "run", "--temp", "-n", configuration.name]
+    if pull:
+        args += ["--pull", "--allow-missing"]
     for override in configuration.overrides:
         args += ["-S", override]
     return args
@@ -202,8 +206,14 @@ def load_plan() -> tuple[str, list[Configuration]]:
 # --- the command ----------------------------------------------------------------------------
 
 
-def plan_sweep(spec: Path, extra: Sequence[str], params: Params) -> list[Configuration]:
-    """Every configuration of ``spec`` (plus ``extra`` overrides), validated and named."""
+def plan_sweep(
+    spec: Path, extra: Sequence[str], params: Params, taken_elsewhere: Sequence[str] = ()
+) -> list[Configuration]:
+    """Every configuration of ``spec`` (plus ``extra`` overrides), validated and named.
+
+    Names are free among this clone's experiments and ``taken_elsewhere`` (a git
+    remote's, for a fan-out whose runners push there).
+    """
     grids = [Grid(grid.name, grid.overrides + tuple(extra)) for grid in load_spec(spec)]
     configurations = {grid.name: expand(grid.overrides) for grid in grids}
     flat = [c for grid in grids for c in configurations[grid.name]]
@@ -212,7 +222,7 @@ def plan_sweep(spec: Path, extra: Sequence[str], params: Params) -> list[Configu
         log.warning("duplicate configuration: %s", repeated)
     log.info("%d configuration(s) in %d grid(s), all valid", len(flat), len(grids))
     taken = [e.name for e in parse_exp_show(dvc.exp_show(), params.select.metric).experiments]
-    return name_configurations(grids, configurations, taken)
+    return name_configurations(grids, configurations, [*taken, *taken_elsewhere])
 
 
 def resumed(params: Params) -> list[Configuration]:

@@ -309,7 +309,7 @@ def test_report_links_its_picture_relatively_and_the_png_is_reproducible(tmp_pat
 def test_quick_defaults_to_one_run_at_one_size_without_the_other_scripts():
     args = parse_args(["--quick", "--out", "x/BENCH.md"])
     assert (args.runs, args.factors) == (1, [1])
-    assert set(args.skip) == {"sweep", "pull", "scoring", "calibration"}
+    assert set(args.skip) == {"sweep", "pull", "scoring", "calibration", "fanout"}
     assert args.plot == Path("x/BENCH-scaling.png")
     assert args.results.name == "results-quick.json"
     assert parse_args(["--quick", "--externals"]).skip == {}
