@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from src.sandbox import S3Endpoint, copy_project, dvc, git, s3_server, set_params
 
@@ -25,12 +27,25 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint
 
 @pytest.fixture(scope="session")
 def sample_project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the project whose pipeline has been reproduced once on a sample."""
-    project = copy_project(tmp_path_factory.mktemp("sample") / "project")
-    set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS})
-    dvc(project, "repro")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "sample run")
+    """A copy of the project whose pipeline has been reproduced once on a sample; read-only.
+
+    Built once per test run, not once per xdist worker: the workers share the run's base
+    temporary directory, and the first to take the lock builds it (about a minute of CPU
+    that the other workers no longer repeat).
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # .../pytest-N/, the workers' common parent
+    project, built = shared / "sample" / "project", shared / "sample" / "built"
+    with FileLock(str(shared / "sample.lock")):
+        if not built.exists():
+            shutil.rmtree(project.parent, ignore_errors=True)  # a build that was interrupted
+            copy_project(project)
+            set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS})
+            dvc(project, "repro")
+            git(project, "add", "-A")
+            git(project, "commit", "-q", "-m", "sample run")
+            built.touch()
     return project
 
 
