@@ -742,6 +742,7 @@ def render_markdown(results: dict, plot_link: str) -> str:
         f"## `dvc pull` from the loopback S3 server against boto3\n\n{external_section(external['pull'])}",
         f"## Scoring: batch and HTTP\n\n{external_section(external.get('scoring', NOT_RUN))}",
         f"## The verdict's calibration\n\n{external_section(external.get('calibration', NOT_RUN))}",
+        f"## The sweep fanned out over runners\n\n{external_section(external.get('fanout', NOT_RUN))}",
         f"## Method\n\n{method_section(results)}",
     ]
     return "\n\n".join(sections) + "\n"
