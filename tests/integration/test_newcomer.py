@@ -88,11 +88,15 @@ def test_a_newcomers_mistakes_each_end_in_a_clear_message_with_nothing_lost(newc
     drop.mkdir(parents=True)
     for name in TABLE_NAMES:
         table = pd.read_csv(find_table(source, name), nrows=500)
-        (table.drop(columns=["dest"]) if name == "flights" else table).to_csv(drop / f"{name}.csv", index=False)
+        (table.drop(columns=["dest"]) if name == "flights" else table).to_csv(
+            drop / f"{name}.csv", index=False
+        )
     set_params(newcomer, **{"ingest.source": "data/external/drop"})
     output = refused(make(newcomer, "repro"))
     assert "'dest' missing" in output
-    hint = re.search(r"DVC removed the outputs of ingest \(data/raw\) before running it: `(.*?)` puts back", output)
+    hint = re.search(
+        r"DVC removed the outputs of ingest \(data/raw\) before running it: `(.*?)` puts back", output
+    )
     assert hint, output
     run(["bash", "-c", hint.group(1)], newcomer)
     git(newcomer, "checkout", "--", "params.yaml")
