@@ -35,7 +35,15 @@ from src.experiments.fanout_remote import check_remote, last_line, push_one, rem
 from src.experiments.pool import Finished
 from src.experiments.selection import parse_exp_show, ranked
 from src.experiments.spec import Configuration
-from src.experiments.sweep import judge, log_path, plan_sweep, read_log, run_args, summary
+from src.experiments.sweep import (
+    add_override_argument,
+    judge,
+    log_path,
+    plan_sweep,
+    read_log,
+    run_args,
+    summary,
+)
 from src.params import Params, load_params
 from src.remote.run_cache import push_run_outputs
 
@@ -192,15 +200,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     expand_cmd = commands.add_parser("expand", help="validate the sweep file and write the plan")
     expand_cmd.add_argument("--spec", type=Path, required=True, help="sweep file under sweeps/")
     expand_cmd.add_argument("--runners", type=int, required=True, help="how many runners share the work")
-    expand_cmd.add_argument(
-        "--set",
-        "-S",
-        dest="extra",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an override added to every grid (as make sweep's --set)",
-    )
+    add_override_argument(expand_cmd)
     expand_cmd.add_argument("--out", type=Path, required=True, help="the plan (JSON) to write")
 
     for name, text in (

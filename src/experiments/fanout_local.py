@@ -21,7 +21,7 @@ from pathlib import Path
 from src import dvc
 from src.core.stage import PipelineError, run_stage
 from src.experiments import fanout_plan
-from src.experiments.sweep import ensure_baseline
+from src.experiments.sweep import add_override_argument, ensure_baseline
 
 log = logging.getLogger("pipeline")
 
@@ -86,15 +86,7 @@ def main() -> None:
     )
     parser.add_argument("--spec", type=Path, required=True, help="sweep file under sweeps/")
     parser.add_argument("--runners", type=int, default=2, help="clones running at once (default 2)")
-    parser.add_argument(
-        "--set",
-        "-S",
-        dest="extra",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an override added to every grid",
-    )
+    add_override_argument(parser)
     args = parser.parse_args()
     if args.runners < 1:
         parser.error("--runners must be at least 1")

@@ -257,6 +257,19 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def add_override_argument(parser: argparse.ArgumentParser) -> None:
+    """``--set/-S KEY=VALUE``, repeatable: an override added to every grid of the sweep file."""
+    parser.add_argument(
+        "--set",
+        "-S",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an override added to every grid (e.g. a smaller max_iter for a quick look)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m src.experiments.sweep",
@@ -271,15 +284,7 @@ def main() -> None:
         default=len(os.sched_getaffinity(0)),
         help="experiments at a time (default: cores)",
     )
-    parser.add_argument(
-        "--set",
-        "-S",
-        dest="extra",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="an override added to every grid (e.g. a smaller max_iter for a quick look)",
-    )
+    add_override_argument(parser)
     parser.add_argument("--resume", action="store_true", help="run what the last sweep did not finish")
     parser.add_argument(
         "--compare", action="store_true", help="only print the table and write comparison plots"
