@@ -143,8 +143,12 @@ def profile_reference(
     return {name: profile_feature(frame[name], bins) for name in features}
 
 
-def feature_drift(profile: FeatureProfile, column: pd.Series) -> FeatureDrift:
-    """One feature of a drop against its profile: PSI, KS (numeric), unseen share, missing rate."""
+def feature_drift(profile: FeatureProfile, column: pd.Series, with_ks: bool = True) -> FeatureDrift:
+    """One feature of a drop against its profile: PSI, KS (numeric), unseen share, missing rate.
+
+    ``with_ks=False`` leaves the KS test out (None): it is reported, never decided on, and it
+    is most of the cost on a large reference (a replay compares dozens of months).
+    """
     present = column.dropna()
     missing = float(column.isna().mean()) if len(column) else 0.0
     common = dict(
@@ -178,20 +182,22 @@ def feature_drift(profile: FeatureProfile, column: pd.Series) -> FeatureDrift:
         )
     values = present.to_numpy(dtype=np.float64)
     drop_shares = shares_of(numeric_bins(values, np.asarray(profile.edges)), len(profile.edges) + 1)
-    test = stats.ks_2samp(profile.values, values)
+    test = stats.ks_2samp(profile.values, values) if with_ks else None
     return FeatureDrift(
         psi=population_stability_index(profile.shares, drop_shares),
-        ks_statistic=float(test.statistic),
-        ks_pvalue=float(test.pvalue),
+        ks_statistic=None if test is None else float(test.statistic),
+        ks_pvalue=None if test is None else float(test.pvalue),
         unseen_share=None,
         drop_shares=tuple(drop_shares),
         **common,
     )
 
 
-def data_drift(profiles: Mapping[str, FeatureProfile], drop: pd.DataFrame) -> dict[str, FeatureDrift]:
+def data_drift(
+    profiles: Mapping[str, FeatureProfile], drop: pd.DataFrame, with_ks: bool = True
+) -> dict[str, FeatureDrift]:
     """Every profiled feature of ``drop`` against its reference, by name."""
-    return {name: feature_drift(profile, drop[name]) for name, profile in profiles.items()}
+    return {name: feature_drift(profile, drop[name], with_ks) for name, profile in profiles.items()}
 
 
 def score_profile(scores: np.ndarray, bins: int = 10) -> FeatureProfile:

@@ -24,9 +24,10 @@ from src.core.files import atomic_path, dump_json, write_png
 from src.core.stage import PipelineError, run_stage
 from src.core.tables import SizeLimits
 from src.monitoring import drift as drift_stats
-from src.monitoring.decision import Decision, MonitorParams, decide
+from src.monitoring.decision import Decision, MonitorParams
+from src.monitoring.findings import PerformanceBase, measure
 from src.monitoring.intake import ScoredDrop, read_scored_drop
-from src.monitoring.performance import REPORTED_METRICS, compare_with_test
+from src.monitoring.performance import REPORTED_METRICS
 from src.monitoring.reference import Reference, describe, read_reference
 from src.monitoring.report import drift_figure, report_data, report_markdown
 from src.params import load_params
@@ -69,25 +70,28 @@ def assess(
 ) -> tuple[dict, dict, object, list | None, Decision]:
     """Every comparison and the decision (pure, given the drop and the reference)."""
     profiles = drift_stats.profile_reference(reference.features, features, params.bins)
-    drifts = drift_stats.data_drift(profiles, scored.features)
-    scores = drift_stats.score_drift(drift_stats.score_profile(reference.scores, params.bins), scored.scores)
-    performance, missing = None, []
-    if scored.labels is None:
-        missing.append(f"performance: not assessed ({scored.outcome_note})")
-    else:
-        metrics = list(dict.fromkeys([*REPORTED_METRICS, *params.max_performance_drop]))
-        keep = scored.labelled
-        performance = compare_with_test(
-            (scored.labels[keep], scored.scores[keep]),
-            reference.test,
-            reference.test_metrics,
-            metrics,
-            gate.bootstrap_samples,
-            gate.confidence,
-            gate.seed,
-        )
-    decision = decide(drifts, scores, performance, age, params, missing)
-    return profiles, drifts, scores, performance, decision
+    # Flights featurize leaves out (cancelled, when they do not count) have no label: they
+    # count for drift, not for performance.
+    outcomes: tuple[np.ndarray, np.ndarray] | str = (
+        scored.outcome_note or "no outcomes"
+        if scored.labels is None
+        else (scored.labels[scored.labelled], scored.scores[scored.labelled])
+    )
+    base = PerformanceBase(
+        reference.test_metrics, reference.test, gate.bootstrap_samples, gate.confidence, gate.seed, {}
+    )
+    metrics = list(dict.fromkeys([*REPORTED_METRICS, *params.max_performance_drop]))
+    found = measure(
+        profiles,
+        drift_stats.score_profile(reference.scores, params.bins),
+        scored.features,
+        scored.scores,
+        outcomes,
+        base,
+        metrics,
+        age,
+    )
+    return profiles, found.features, found.scores, found.performance, found.decision(params)
 
 
 def main(argv: list[str] | None = None, resolve: Callable[[str], ScoringModel] = resolve_model) -> None:

@@ -45,12 +45,16 @@ def compare_with_test(
     samples: int,
     confidence: float,
     seed: int,
+    test_spreads: dict[str, tuple[float, int]] | None = None,
 ) -> list[MetricChange]:
     """Each metric on the drop (``branch``) against the recorded test value (``base``).
 
     ``drop`` and ``test`` are (labels, scores); ``test`` None (its predictions could not
-    be read) leaves the values without an interval, with the reason.
+    be read) leaves the values without an interval, with the reason. ``test_spreads``:
+    the test sample's bootstrap spread per metric, filled on first use; a caller comparing
+    many drops with one test sample (the replay) passes the same dict to compute it once.
     """
+    spreads = {} if test_spreads is None else test_spreads
     labels, scores = drop
     on_drop = replicate_metrics(labels, scores[None, :], metrics)
     changes = []
@@ -72,7 +76,9 @@ def compare_with_test(
             changes.append(MetricChange(metric, base, value, reason="the test predictions could not be read"))
             continue
         drop_part = bootstrap_spread(labels, scores, metric, samples, seed)
-        test_part = bootstrap_spread(*test, metric, samples, seed)
+        if metric not in spreads:
+            spreads[metric] = bootstrap_spread(*test, metric, samples, seed)
+        test_part = spreads[metric]
         if not all(math.isfinite(variance) for variance, _ in (drop_part, test_part)):
             changes.append(MetricChange(metric, base, value, reason="too few resamples with both classes"))
             continue
