@@ -125,11 +125,14 @@ score: $(STAMP) ## score a drop of schedules: make score INPUT=<dir> [MODEL=prod
 serve: $(STAMP) ## serve MODEL (default prod) over HTTP on 127.0.0.1:PORT (default 8000); OpenAPI page at /docs
 	python -m src.serving.service --model $(call arg,MODEL) --port $(call arg,PORT)
 
-.PHONY: monitor retrain
+.PHONY: monitor retrain replay
 monitor: $(STAMP) ## drift, performance and the retrain decision for a drop: make monitor DROP=<dir> [MODEL=prod] (reports/monitor)
 	python -m src.monitoring.monitor --drop $(if $(value DROP),$(call arg,DROP),$(error set DROP, e.g. make monitor DROP=data/external/november)) --model $(call arg,MODEL) $(if $(value REMOTE),--remote $(call arg,REMOTE))
 retrain: $(STAMP) ## move the split periods of params.yaml forward (MONTHS=1) and print the commands that retrain and judge
 	python -m src.monitoring.retrain $(if $(value MONTHS),--months $(call arg,MONTHS))
+
+replay: $(STAMP) ## replay the data's year month by month (never, the policy, every month): metrics/replay
+	dvc repro replay
 
 # --universal: one lock for every supported Python and platform (markers where they differ).
 UV_COMPILE := uv pip compile --universal --generate-hashes --python-version 3.11 --no-header
