@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from src.sandbox import run
+from src.sandbox import REPO_ROOT, command_env, dvc, git, run
 from src.stages.featurize import POST_DEPARTURE_COLUMNS
 
 pytestmark = pytest.mark.slow
@@ -115,3 +116,160 @@ def test_bad_input_is_one_sentence_and_leaves_the_last_report(registered: Path, 
     assert [p.name for p in out.iterdir()] == ["monitor.md"] and (
         out / "monitor.md"
     ).read_text() == "the last report"
+
+
+# --- the replay stage, as the sample run left it ------------------------------------------
+
+
+def test_the_replay_writes_its_declared_outputs_and_counts_retrains_by_strategy(registered: Path):
+    from src.core.stage import stage_outputs
+
+    declared = dict(stage_outputs(registered / "dvc.yaml", "replay"))
+    assert declared and not any(declared.values()), "every replay output is kept in git"
+    for path in declared:
+        assert (registered / path).is_file(), path
+    metrics = json.loads((registered / "metrics/replay/metrics.json").read_text())
+    rows = json.loads((registered / "metrics/replay/months.json").read_text())["months"]
+    features = pd.read_parquet(registered / "data/features/flights.parquet", columns=["date"])
+    per_month = features["date"].dt.strftime("%Y-%m").value_counts()
+    assert [row["flights"] for row in rows] == [per_month[row["month"]] for row in rows]
+    assert metrics["all"]["never"]["retrains"] == 0
+    assert metrics["all"]["every_month"]["retrains"] == len(rows) - 1
+    policy_retrains = [row["retrained_after"] for row in rows]
+    assert metrics["all"]["policy"]["retrains"] == sum(policy_retrains)
+    assert all(row["decision"] == "retrain" for row in rows[:-1] if row["retrained_after"])
+    chosen = [
+        c
+        for c in json.loads((registered / "metrics/replay/thresholds.json").read_text())["candidates"]
+        if c["chosen"]
+    ]
+    assert (
+        len(chosen) == 1
+        and {k: chosen[0][k] for k in metrics["policy_thresholds"]} == metrics["policy_thresholds"]
+    )
+
+
+# --- a rehearsal of .github/workflows/monitor.yaml ------------------------------------------
+# GitHub Actions cannot run here: the jobs' `run:` steps run in order (bash -eo pipefail) in
+# a clone, with the remote on moto's S3 and a stand-in `gh` (GitHub's API) that records its
+# arguments; `uses:` steps are GitHub's machinery, stood in for by the test's setup.
+
+WORKFLOW = REPO_ROOT / ".github" / "workflows" / "monitor.yaml"
+BUCKET = "rehearsal-monitor"
+DROP_NAME = "2013-11-30"
+INSTALL = (
+    "python -m pip install --require-hashes -r requirements-build.txt\n"
+    "python -m pip install --require-hashes --no-build-isolation -r requirements.txt"
+)
+GITHUB_ONLY = {
+    "Check out with the registry's tags",
+    "Set up Python",
+    "Assume the read-only AWS role",
+    "Upload the report",
+    "Upload the reports",
+}
+#: Values GitHub would give the expression-valued env: entries.
+EXPRESSIONS = {
+    "REQUESTED_DROP": "",
+    "RUN_URL": "https://github.com/example/repo/actions/runs/1",
+    "DVC_S3_BUCKET": BUCKET,
+    "GH_TOKEN": "rehearsal",
+}
+STAND_IN_GH = """#!{python}
+# Stand-in for the gh CLI (GitHub's API cannot be reached here): records its arguments and body.
+import json, os, sys
+args = sys.argv[1:]
+body = open(args[args.index("--body-file") + 1], encoding="utf-8").read() if "--body-file" in args else None
+with open(os.environ["GH_REHEARSAL_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps({{"argv": args, "body": body}}) + "\\n")
+print("https://github.com/example/repo/pull/2")
+"""
+
+
+def run_job(
+    name: str, workspace: Path, environment: dict[str, str], values: dict[str, str]
+) -> dict[str, str]:
+    """The job's run: steps in order; its step outputs (GITHUB_OUTPUT) by step id."""
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"][name]
+    job_env = {k: values[k] if "${{" in str(v) else str(v) for k, v in job.get("env", {}).items()}
+    outputs: dict[str, str] = {}
+    for index, step in enumerate(job["steps"]):
+        if "uses" in step:
+            assert step["name"] in GITHUB_ONLY, step["name"]
+            continue
+        if step["run"].strip() == INSTALL:
+            continue  # the test's interpreter is the installed environment
+        step_env = {k: values[k] if "${{" in str(v) else str(v) for k, v in step.get("env", {}).items()}
+        output_file = workspace.parent / f"{name}-output-{index}"
+        output_file.write_text("")
+        script = workspace.parent / f"{name}-step-{index}.sh"
+        script.write_text(step["run"])
+        result = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=workspace,
+            env={**environment, **job_env, **step_env, "GITHUB_OUTPUT": str(output_file)},
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, (
+            f"{name}: step {step['name']!r} failed:\n{result.stdout}{result.stderr}"
+        )
+        for line in output_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            outputs[f"{step.get('id')}.{key}"] = value
+    return outputs
+
+
+def test_the_monitor_workflow_monitors_the_newest_drop_and_opens_a_retrain_pull_request(
+    registered: Path, s3_endpoint, tmp_path: Path
+):
+    origin = tmp_path / "origin"
+    shutil.copytree(registered, origin, symlinks=True)
+    s3_endpoint.create_bucket(BUCKET)
+    dvc(origin, "remote", "modify", "--local", "s3", "url", f"s3://{BUCKET}/flight-delays")
+    dvc(origin, "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint.url)
+    write_drop(origin, origin / "data/drops/2013-10-31", 10, outcomes=False)
+    write_drop(
+        origin,
+        origin / "data/drops" / DROP_NAME,
+        11,
+        outcomes=True,
+        change=lambda f: f.assign(**{SHIFTED: f[SHIFTED] * 1.6}),
+    )
+    dvc(origin, "add", "data/drops/2013-10-31", f"data/drops/{DROP_NAME}")
+    git(origin, "add", "data/drops")
+    git(origin, "commit", "-q", "-m", "two drops")
+    dvc(origin, "push", "--remote", "s3", **s3_endpoint.env)
+    before = s3_endpoint.objects(BUCKET)
+
+    workspace = tmp_path / "runner" / "workspace"
+    git(tmp_path, "clone", "-q", str(origin), str(workspace))
+    dvc(workspace, "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint.url)
+    bin_dir = tmp_path / "runner" / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(STAND_IN_GH.format(python=sys.executable))
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "runner" / "temp").mkdir()
+    environment = command_env(**s3_endpoint.env)
+    environment.update(
+        PATH=f"{bin_dir}:{environment['PATH']}",
+        GITHUB_STEP_SUMMARY=str(tmp_path / "runner" / "summary.md"),
+        RUNNER_TEMP=str(tmp_path / "runner" / "temp"),
+        GITHUB_SHA=git(workspace, "rev-parse", "HEAD").stdout.strip(),
+        GITHUB_RUN_ID="1",
+        GH_REHEARSAL_LOG=str(tmp_path / "runner" / "gh.jsonl"),
+    )
+    outputs = run_job("monitor", workspace, environment, EXPRESSIONS)
+    assert outputs["drop.drop"] == DROP_NAME and outputs["monitor.decision"] == "retrain"
+    summary = (tmp_path / "runner" / "summary.md").read_text()
+    assert summary.startswith("# Monitoring: retrain") and "](drift.png)" not in summary
+
+    run_job("retrain", workspace, environment, {**EXPRESSIONS, "DROP": DROP_NAME})
+    branch = f"monitor/retrain-{DROP_NAME}-1"
+    assert git(origin, "rev-parse", "--verify", "-q", branch).returncode == 0
+    moved = yaml.safe_load(git(origin, "show", f"{branch}:params.yaml").stdout)["split"]["train"]
+    assert str(moved["start"]) == "2013-02-01"
+    (call,) = [json.loads(line) for line in (tmp_path / "runner" / "gh.jsonl").read_text().splitlines()]
+    assert call["argv"][:2] == ["pr", "create"] and call["argv"][call["argv"].index("--head") + 1] == branch
+    assert "# Monitoring: retrain" in call["body"] and "![" not in call["body"]
+    assert s3_endpoint.objects(BUCKET) == before, "the monitor workflow wrote to the shared remote"
