@@ -8,6 +8,7 @@ registered as v1.0.0 and put in prod with GTO. Drops are the sample's November f
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -186,6 +187,13 @@ print("https://github.com/example/repo/pull/2")
 """
 
 
+def expression(key: str, value: object, values: dict[str, str], outputs: dict[str, str]) -> str:
+    """A step's env value: an earlier step's output, what GitHub would give, or the literal."""
+    if found := re.fullmatch(r"\$\{\{ steps\.(\w+)\.outputs\.(\w+) \}\}", str(value)):
+        return outputs[f"{found[1]}.{found[2]}"]
+    return values[key] if "${{" in str(value) else str(value)
+
+
 def run_job(
     name: str, workspace: Path, environment: dict[str, str], values: dict[str, str]
 ) -> dict[str, str]:
@@ -199,7 +207,7 @@ def run_job(
             continue
         if step["run"].strip() == INSTALL:
             continue  # the test's interpreter is the installed environment
-        step_env = {k: values[k] if "${{" in str(v) else str(v) for k, v in step.get("env", {}).items()}
+        step_env = {k: expression(k, v, values, outputs) for k, v in step.get("env", {}).items()}
         output_file = workspace.parent / f"{name}-output-{index}"
         output_file.write_text("")
         script = workspace.parent / f"{name}-step-{index}.sh"
