@@ -31,7 +31,7 @@ MODEL ?= prod
 OUT ?= scored.parquet
 PORT ?= 8000
 # Not exported either: make would expand them to put them in the recipes' environment.
-unexport REV BASE SPEC BRANCH REMOTE TOP RUNNERS JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT REBUILD
+unexport REV BASE SPEC BRANCH REMOTE TOP RUNNERS JOBS VERSION STAGE MODEL INPUT OUT SHADOW PORT REBUILD DROP MONTHS
 
 # Stage commands say `python`/`dvc`: they must be the virtual environment's.
 export PATH := $(BIN):$(PATH)
@@ -130,6 +130,15 @@ score: $(STAMP) ## score a drop of schedules: make score INPUT=<dir> [MODEL=prod
 	python -m src.serving.batch --model $(call arg,MODEL) --input $(if $(value INPUT),$(call arg,INPUT),$(error set INPUT, e.g. make score INPUT=data/external/tomorrow)) --out $(call arg,OUT) $(if $(value SHADOW),--shadow $(call arg,SHADOW))
 serve: $(STAMP) ## serve MODEL (default prod) over HTTP on 127.0.0.1:PORT (default 8000); OpenAPI page at /docs
 	python -m src.serving.service --model $(call arg,MODEL) --port $(call arg,PORT)
+
+.PHONY: monitor retrain replay
+monitor: $(STAMP) ## drift, performance and the retrain decision for a drop: make monitor DROP=<dir> [MODEL=prod] (reports/monitor)
+	python -m src.monitoring.monitor --drop $(if $(value DROP),$(call arg,DROP),$(error set DROP, e.g. make monitor DROP=data/external/november)) --model $(call arg,MODEL) $(if $(value REMOTE),--remote $(call arg,REMOTE))
+retrain: $(STAMP) ## move the split periods of params.yaml forward (MONTHS=1) and print the commands that retrain and judge
+	python -m src.monitoring.retrain $(if $(value MONTHS),--months $(call arg,MONTHS))
+
+replay: $(STAMP) ## replay the data's year month by month (never, the policy, every month): metrics/replay
+	dvc repro replay
 
 # --universal: one lock for every supported Python and platform (markers where they differ).
 UV_COMPILE := uv pip compile --universal --generate-hashes --python-version 3.11 --no-header

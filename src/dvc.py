@@ -355,3 +355,17 @@ def start_module(
             start_new_session=True,
             env=None if env is None else dict(env),
         )
+
+
+# --- params.yaml ------------------------------------------------------------------------------
+
+
+def apply_params(path: Path | str, overrides: Sequence[str]) -> None:
+    """Set ``key=value`` overrides in a params file the way ``dvc exp run -S`` does.
+
+    DVC's own writer keeps the file in its style (block lists, quoted dates, comments), so
+    only the lines whose values change are rewritten (tests/test_params_style.py).
+    """
+    from dvc.utils.hydra import apply_overrides  # DVC loads in about a second: only when used
+
+    apply_overrides(str(path), list(overrides))

@@ -18,6 +18,8 @@ from pydantic import ConfigDict
 from src.core.params import PARAMS_FILE, StageParams, parse_with, read_params_file
 from src.core.stage import run_stage
 from src.experiments.selection import SelectParams
+from src.monitoring.decision import MonitorParams
+from src.monitoring.replay_settings import ReplayParams
 from src.review.assessment import GateParams
 from src.serving.settings import ScoreParams, ServeParams
 
@@ -33,6 +35,8 @@ class Params(StageParams):
     gate: GateParams = GateParams()
     score: ScoreParams = ScoreParams()
     serve: ServeParams = ServeParams()
+    monitor: MonitorParams = MonitorParams()
+    replay: ReplayParams = ReplayParams()
 
 
 def parse_params(raw: object, origin: str = str(PARAMS_FILE)) -> Params:

@@ -88,11 +88,42 @@ def test_the_import_graph_sees_lazy_and_from_package_imports(tmp_path: Path) -> 
     assert imported_modules(sample) == {"src", "src.dvc", "src.core.files", "src.core.tables"}
 
 
+#: Pure modules of the tools' packages a stage may import: the replay stage measures and
+#: decides with the monitor's own code (one implementation), which loads no tool.
+SHARED_WITH_STAGES = {
+    *(
+        SRC / "monitoring" / name
+        for name in ("__init__.py", "decision.py", "drift.py", "findings.py", "performance.py")
+    ),
+    *(
+        SRC / "monitoring" / name
+        for name in ("replay.py", "replay_outputs.py", "replay_settings.py", "walk.py")
+    ),
+    *(
+        SRC / "review" / name
+        for name in ("__init__.py", "assessment.py", "bootstrap.py", "noise.py", "pairing.py")
+    ),
+}
+
+
 def test_stages_import_no_tool() -> None:
     allowed = {SRC / "__init__.py", *SRC.joinpath("core").glob("*.py"), *SRC.joinpath("stages").glob("*.py")}
+    allowed |= SHARED_WITH_STAGES
     for stage in STAGES.values():
         outside = project_files_loaded(stage_module(stage["cmd"])) - allowed
         assert not outside, f"{stage['cmd']} loads tool code: {sorted(map(str, outside))}"
+
+
+def test_the_code_stages_share_with_tools_runs_no_tool() -> None:
+    """Nothing a stage may import reaches the adapter, the sandbox or an entry point of a tool."""
+    for path in SHARED_WITH_STAGES:
+        loaded = project_files_loaded(".".join(path.relative_to(REPO_ROOT).with_suffix("").parts))
+        tools = {ADAPTER, SRC / "sandbox.py", SRC / "params.py", SRC / "monitoring" / "monitor.py"}
+        assert not loaded & tools, f"{path.relative_to(REPO_ROOT)} loads {sorted(map(str, loaded & tools))}"
+        assert loaded <= {
+            SRC / "__init__.py", *SRC.joinpath("core").glob("*.py"), *SRC.joinpath("stages").glob("*.py"),
+            *SHARED_WITH_STAGES,
+        }, f"{path.relative_to(REPO_ROOT)} loads code outside what stages may share"  # fmt: skip
 
 
 def test_only_the_adapter_runs_subprocesses_reads_through_dvc_api_or_parses_dvc_messages() -> None:

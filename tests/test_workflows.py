@@ -31,7 +31,13 @@ def steps(workflow: dict):
 
 
 def test_the_expected_workflows_exist():
-    assert {path.name for path in WORKFLOWS} >= {"ci.yaml", "cml.yaml", "release.yaml", "sweep.yaml"}
+    assert {path.name for path in WORKFLOWS} >= {
+        "ci.yaml",
+        "cml.yaml",
+        "release.yaml",
+        "sweep.yaml",
+        "monitor.yaml",
+    }
 
 
 @pytest.mark.slow
@@ -87,12 +93,16 @@ def test_write_permissions_only_where_they_are_used(path: Path):
         runs = "\n".join(step.get("run", "") for step in job_steps)
         uses = [step.get("uses", "") for step in job_steps]
         permissions = job["permissions"]
-        assert (permissions.get("pull-requests") == "write") == ("cml comment" in runs), job_name
+        comments = "cml comment" in runs or "gh pr create" in runs
+        assert (permissions.get("pull-requests") == "write") == comments, job_name
         reaches_aws = any(use.startswith("aws-actions/configure-aws-credentials@") for use in uses)
         assert (permissions.get("id-token") == "write") == reaches_aws, job_name
-        # Only `dvc exp push` (the sweep's runners) writes to the repository: experiment refs.
+        # Only two kinds of job write to the repository: the sweep's runners (`dvc exp push`:
+        # experiment refs) and the monitor's retrain job (git push of a branch).
         pushes_experiments = "python -m src.experiments.fanout push" in runs
-        assert permissions.get("contents") == ("write" if pushes_experiments else "read"), job_name
+        pushes_branch = re.search(r"^\s*git\b.* push ", runs, re.M) is not None
+        writes = pushes_experiments or pushes_branch
+        assert permissions.get("contents") == ("write" if writes else "read"), job_name
         assert set(permissions) <= {"contents", "pull-requests", "id-token"}, job_name
 
 
@@ -155,3 +165,20 @@ def test_cml_workflow_posts_one_sticky_comment_and_only_main_pushes():
     after = report_steps[report_steps.index(comment) + 1 :]
     assert [step["if"] for step in after][0] == "${{ !cancelled() && steps.comment.outcome == 'failure' }}"
     assert all(step["if"].startswith("${{ !cancelled()") for step in after)
+
+
+def test_the_monitor_runs_on_a_schedule_and_retrains_only_on_its_decision():
+    workflow = load(REPO_ROOT / ".github" / "workflows" / "monitor.yaml")
+    assert set(triggers(workflow)) == {"schedule", "workflow_dispatch"}
+    monitor, retrain = workflow["jobs"]["monitor"], workflow["jobs"]["retrain"]
+    assert monitor["permissions"] == {"contents": "read", "id-token": "write"}
+    assert monitor["outputs"]["decision"] == "${{ steps.monitor.outputs.decision }}"
+    assert retrain["needs"] == "monitor" and retrain["if"] == "needs.monitor.outputs.decision == 'retrain'"
+    runs = "\n".join(step.get("run", "") for step in retrain["steps"])
+    # made with the job token, the pull request starts no workflow: its body carries the reports
+    assert (
+        "--body-file" in runs
+        and "GH_TOKEN: ${{ github.token }}"
+        in (REPO_ROOT / ".github" / "workflows" / "monitor.yaml").read_text()
+    )
+    assert "dvc push" not in runs, "only main's publish job writes the remote"

@@ -109,8 +109,19 @@ class NoiseEstimate:
         """The interval of the change at ``confidence``; needs :attr:`training_measured`."""
         if not self.training_measured:
             raise ValueError("training noise needs at least two replicates of each revision")
-        half_width = float(special.stdtrit(self.degrees_of_freedom, (1 + confidence) / 2)) * self.sd
-        return self.change - half_width, self.change + half_width
+        return t_interval(self.change, self.sd, self.degrees_of_freedom, confidence)
+
+
+def t_interval(change: float, sd: float, degrees_of_freedom: float, confidence: float) -> tuple[float, float]:
+    """``change`` ± Student's t at ``confidence`` × ``sd`` (the normal quantile when the freedom is infinite)."""
+    half_width = float(special.stdtrit(degrees_of_freedom, (1 + confidence) / 2)) * sd
+    return change - half_width, change + half_width
+
+
+def welch_satterthwaite(variances: Sequence[tuple[float, int]]) -> float:
+    """Degrees of freedom of a sum of estimated variances, each given with its own; infinite when none varies."""
+    uncertain = sum(variance**2 / freedom for variance, freedom in variances if variance > 0 and freedom > 0)
+    return sum(variance for variance, _ in variances) ** 2 / uncertain if uncertain > 0 else math.inf
 
 
 def noise_estimate(

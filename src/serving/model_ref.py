@@ -15,6 +15,7 @@ model was evaluated with.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import tempfile
@@ -47,6 +48,8 @@ class ScoringModel:
     md5: str
     threshold: float
     model: Pipeline
+    #: The commit a registered version was trained at (None for a model given by path).
+    commit: str | None = None
 
     @property
     def label(self) -> str:
@@ -111,7 +114,8 @@ def load_version(root: Path, reference: str) -> ScoringModel:
         else:
             log.info("downloading %s %s with dvc artifacts get", model.name, chosen.version)
             artifacts_get(str(root), model.name, str(chosen.version), target, None, [])
-        return load_path(target, model.name, str(chosen.version), lock_file)
+        loaded = load_path(target, model.name, str(chosen.version), lock_file)
+        return dataclasses.replace(loaded, commit=chosen.commit)
 
 
 def resolve_model(reference: str, root: Path | None = None) -> ScoringModel:

@@ -46,7 +46,7 @@ PUBLISH_JOB = "publish"
 BUCKET = "rehearsal-dvc"
 CHANGED_PARAMETER = "train.hist_gradient_boosting.max_iter"
 #: Stages downstream of a train parameter: the only ones that may run.
-DOWNSTREAM_OF_TRAIN = ["train", "evaluate", "seeds"]
+DOWNSTREAM_OF_TRAIN = ["train", "evaluate", "replay", "seeds"]
 RUN_URL = "https://github.com/example/repo/actions/runs/1"
 #: The stand-in's session token: moto accepts any.
 SESSION_TOKEN = "rehearsal-session-token"  # noqa: S105

@@ -108,8 +108,9 @@ def test_changing_a_training_parameter_reruns_only_the_stages_that_read_train(sa
     assert stages_run(result.stdout) == [
         "train",
         "evaluate",
+        "replay",
         "seeds",
-    ]  # seeds: the same configuration, reseeded
+    ]  # replay: its monthly fits use train; seeds: the same configuration, reseeded
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Monitoring: drift of new drops against the model's reference, the retrain decision, moving the training window."""
