@@ -16,6 +16,9 @@ from src.sandbox import S3Endpoint, copy_project, dvc, git, s3_server, set_param
 #: Flights kept by the integration tests' sample run: enough for every split to have
 #: both classes and for the model to learn something, small enough to run in seconds.
 SAMPLE_FLIGHTS = 20000
+#: The sample's replay walks the last four months (one to tune, three to test) instead of
+#: nine: four fits instead of nine in every sample run that changes `train`.
+SAMPLE_REPLAY = {"replay.initial_months": 8, "replay.tuning_months": 1}
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +44,7 @@ def sample_project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not built.exists():
             shutil.rmtree(project.parent, ignore_errors=True)  # a build that was interrupted
             copy_project(project)
-            set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS})
+            set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS, **SAMPLE_REPLAY})
             dvc(project, "repro")
             git(project, "add", "-A")
             git(project, "commit", "-q", "-m", "sample run")
