@@ -237,6 +237,9 @@ def start_dvc(*args: str, log: Path, cwd: Path | str | None = None) -> subproces
     terminal reaches the caller only, which stops it with :func:`interrupt` when it sees fit.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
+    # Unbuffered: the log shows each line when it happens (a stage starting, not only the
+    # whole output when the command ends), for `tail -f` and for callers that watch it.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "w", encoding="utf-8") as output:
         return subprocess.Popen(
             [executable("dvc"), *args],
@@ -245,6 +248,7 @@ def start_dvc(*args: str, log: Path, cwd: Path | str | None = None) -> subproces
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
 
 
