@@ -22,7 +22,6 @@ import numpy as np
 
 from src.core.files import atomic_path, dump_json, write_png
 from src.core.stage import PipelineError, run_stage
-from src.core.tables import SizeLimits
 from src.monitoring import drift as drift_stats
 from src.monitoring.decision import Decision, MonitorParams
 from src.monitoring.findings import PerformanceBase, measure
@@ -32,7 +31,7 @@ from src.monitoring.reference import Reference, describe, read_reference
 from src.monitoring.report import drift_figure, report_data, report_markdown
 from src.params import load_params
 from src.review.assessment import GateParams
-from src.serving.drop import open_drop
+from src.serving.drop import drop_limits, open_drop
 from src.serving.model_ref import ScoringModel, resolve_model
 
 log = logging.getLogger("pipeline")
@@ -116,8 +115,7 @@ def main(argv: list[str] | None = None, resolve: Callable[[str], ScoringModel] =
 
     started = time.perf_counter()
     params = load_params()
-    reference_limits = SizeLimits(params.ingest.max_file_bytes, params.ingest.max_uncompressed_bytes)
-    limits = SizeLimits(params.score.max_flights_file_bytes, params.score.max_flights_uncompressed_bytes)
+    reference_limits, limits = drop_limits(params.ingest, params.score)
     drop = open_drop(args.drop, reference_limits, limits)
     model = resolve(args.model)
     features = list(model.model.feature_names_in_)

@@ -35,7 +35,7 @@ from src.core.stage import PipelineError, run_stage
 from src.core.tables import SizeLimits
 from src.params import load_params
 from src.serving import shadow as shadow_mode
-from src.serving.drop import Drop, check_rows, open_drop, read_flight_chunks
+from src.serving.drop import Drop, check_rows, drop_limits, open_drop, read_flight_chunks
 from src.serving.features import flight_features, late_probability, origin_hour_departures
 from src.serving.model_ref import ScoringModel, resolve_model
 from src.serving.outputs import Outputs, Prepared, Tally
@@ -190,8 +190,7 @@ def main(argv: list[str] | None = None, resolve: Callable[[str], ScoringModel] =
 
     started = time.perf_counter()
     params = load_params()
-    reference_limits = SizeLimits(params.ingest.max_file_bytes, params.ingest.max_uncompressed_bytes)
-    limits = SizeLimits(params.score.max_flights_file_bytes, params.score.max_flights_uncompressed_bytes)
+    reference_limits, limits = drop_limits(params.ingest, params.score)
     drop = open_drop(args.input, reference_limits, limits)
     primary = resolve(args.model)
     shadow = resolve(args.shadow) if args.shadow else None

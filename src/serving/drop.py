@@ -23,9 +23,12 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from src.core.params import IngestParams
 from src.core.stage import PipelineError
 from src.core.tables import MissingTable, SizeLimits, check_table_size, find_table, open_csv, read_table
 from src.serving.schema import SCHEDULE_COLUMNS, SCHEDULE_SCHEMA, empty_table
+from src.serving.settings import ScoreParams
+from src.stages.ingest import size_limits
 from src.stages.validate import check_table, describe_failures, mask_implausible
 
 log = logging.getLogger("pipeline")
@@ -84,6 +87,11 @@ def read_reference(directory: Path, name: str, limits: SizeLimits) -> pd.DataFra
         first, *rest = [line.strip() for line in str(error).splitlines() if line.strip()]
         named = first if first.startswith(str(path)) else f"{path}: {first}"
         raise PipelineError(" ".join([named, "; ".join(rest)]).strip()) from None
+
+
+def drop_limits(ingest: IngestParams, score: ScoreParams) -> tuple[SizeLimits, SizeLimits]:
+    """A drop's size limits: its reference tables' (ingest's, as the pipeline reads them), its flights file's (score's)."""
+    return size_limits(ingest), SizeLimits(score.max_flights_file_bytes, score.max_flights_uncompressed_bytes)
 
 
 def open_drop(directory: Path, reference_limits: SizeLimits, flights_limits: SizeLimits) -> Drop:
