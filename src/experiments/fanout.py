@@ -37,7 +37,8 @@ from src.experiments.selection import parse_exp_show, ranked
 from src.experiments.spec import Configuration
 from src.experiments.sweep import (
     add_override_argument,
-    judge,
+    judge_all,
+    listed_experiments,
     log_path,
     plan_sweep,
     read_log,
@@ -55,7 +56,7 @@ REPORT_FILE = Path("reports/fanout.md")
 
 def local_experiments(params: Params) -> dict[str, str]:
     """This clone's experiments of HEAD: name -> DVC's state."""
-    return {e.name: e.state for e in parse_exp_show(dvc.exp_show(), params.select.metric).experiments}
+    return listed_experiments(dvc.exp_show(), params)
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -107,20 +108,15 @@ def run(plan: Plan, runner: int, params: Params) -> list[str]:
     for index, configuration in enumerate(mine, 1):
         log.info("[%d/%d] %s: %s", index, len(mine), configuration.name, " ".join(configuration.overrides))
         finished.append(run_one(configuration))
-    listed = local_experiments(params)
-    problems = {run.configuration.name: judge(run, listed) for run in finished}
     for item in finished:
-        name = item.configuration.name
-        text = read_log(name)
+        text = read_log(item.configuration.name)
         log.info(
             "%s: stages run %s; restored from the run-cache %s",
-            name,
+            item.configuration.name,
             ", ".join(dvc.stages_ran(text)) or "none",
             ", ".join(dvc.stages_restored(text)) or "none",
         )
-        if problems[name] is not None:
-            tail = "\n".join(text.rstrip().splitlines()[-15:])
-            log.error("%s failed (%s); last lines of %s:\n%s", name, problems[name], log_path(name), tail)
+    problems = judge_all(finished, local_experiments(params))
     print(summary(finished, problems), flush=True)
     return [name for name, problem in problems.items() if problem is not None]
 

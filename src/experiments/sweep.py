@@ -123,15 +123,14 @@ def summary(runs: Sequence[Finished], problems: Mapping[str, str | None]) -> str
     return tabulate(rows, headers=("experiment", "configuration", "outcome", "seconds"), tablefmt="github")
 
 
-def report(runs: Sequence[Finished], params: Params) -> list[str]:
-    """Log failures with their logs, print the outcomes and the table; the names that failed."""
-    payload = dvc.exp_show()
-    listed = {e.name: e.state for e in parse_exp_show(payload, params.select.metric).experiments}
+def listed_experiments(payload: list[dict], params: Params) -> dict[str, str]:
+    """The experiments ``dvc exp show --json`` lists for HEAD: name -> DVC's state."""
+    return {e.name: e.state for e in parse_exp_show(payload, params.select.metric).experiments}
+
+
+def judge_all(runs: Sequence[Finished], listed: Mapping[str, str]) -> dict[str, str | None]:
+    """Each run's problem (None: it succeeded); every failure logged with the end of its log."""
     problems = {run.configuration.name: judge(run, listed) for run in runs}
-    counts = stage_counts([run.configuration.name for run in runs])
-    if counts:
-        shown = ", ".join(f"{stage} x{count}" for stage, count in sorted(counts.items()))
-        log.info("stage runs inside the sweep's experiments: %s", shown)
     for run in runs:
         name, problem = run.configuration.name, problems[run.configuration.name]
         if problem is not None:
@@ -144,6 +143,17 @@ def report(runs: Sequence[Finished], params: Params) -> list[str]:
                 log_path(name),
                 tail,
             )
+    return problems
+
+
+def report(runs: Sequence[Finished], params: Params) -> list[str]:
+    """Log failures with their logs, print the outcomes and the table; the names that failed."""
+    payload = dvc.exp_show()
+    counts = stage_counts([run.configuration.name for run in runs])
+    if counts:
+        shown = ", ".join(f"{stage} x{count}" for stage, count in sorted(counts.items()))
+        log.info("stage runs inside the sweep's experiments: %s", shown)
+    problems = judge_all(runs, listed_experiments(payload, params))
     print(summary(runs, problems), end="\n\n", flush=True)
     table.print_table(params, payload)
     return [name for name, problem in problems.items() if problem is not None]
