@@ -19,6 +19,15 @@ SAMPLE_FLIGHTS = 20000
 #: The sample's replay walks the last four months (one to tune, three to test) instead of
 #: nine: four fits instead of nine in every sample run that changes `train`.
 SAMPLE_REPLAY = {"replay.initial_months": 8, "replay.tuning_months": 1}
+#: One OpenMP thread per fit. On the sample's 13,000 training flights a second thread saves
+#: no time and costs a third more CPU (threads waiting at the booster's barriers), and the
+#: suite runs two workers on two cores, where every second thread only competes.
+#: Predictions do not depend on the thread count (tests/stages/test_train.py).
+SAMPLE_THREADS = {"train.n_threads": 1}
+#: Two replicates per revision instead of five: the sample's 13,000 training flights are
+#: below the 200,000 above which the booster subsamples, so its seeds all give the same
+#: model; the sample checks the seeds' plumbing, bench/calibration.py their statistics.
+SAMPLE_SEEDS = {"noise.extra_seeds": 1}
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +53,7 @@ def sample_project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not built.exists():
             shutil.rmtree(project.parent, ignore_errors=True)  # a build that was interrupted
             copy_project(project)
-            set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS, **SAMPLE_REPLAY})
+            set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS, **SAMPLE_REPLAY, **SAMPLE_THREADS, **SAMPLE_SEEDS})
             dvc(project, "repro")
             git(project, "add", "-A")
             git(project, "commit", "-q", "-m", "sample run")

@@ -88,7 +88,7 @@ def test_report_names_a_parameter_changed_in_the_workspace(sample_project: Path)
         "This branch changes its own gate settings: `gate.bootstrap_samples`; the base's apply." in markdown
     )
     assert "Paired bootstrap over the" in markdown and "200 resamples" in markdown
-    assert "plus the spread across 5 seeds of `main` and 5 of this branch" in markdown
+    assert "plus the spread across 2 seeds of `main` and 2 of this branch" in markdown
     # the base's confusion matrices too: dvc plots diff was given the base's commit
     assert any(link.startswith("base_confusion_matrix") for link in image_links(markdown))
 

@@ -52,7 +52,7 @@ def test_a_reseeded_branch_reads_within_noise(sample_project: Path):
     dvc(sample_project, "repro")
     markdown = report(sample_project)
     assert "**Verdict: within noise**" in markdown.splitlines()[1]
-    assert "plus the spread across 5 seeds of `main` and 5 of this branch" in markdown
+    assert "plus the spread across 2 seeds of `main` and 2 of this branch" in markdown
     assert "<details><summary>Segments: " in markdown
     assert gate(sample_project).returncode == 0
 

@@ -53,10 +53,13 @@ def test_feature_groups_limit_what_the_model_sees(flights):
 
 
 @pytest.mark.slow  # trains a model
-def test_thread_count_recorded_in_the_model_is_the_parameter(flights):
+def test_thread_count_is_recorded_in_the_model_and_changes_no_prediction(flights):
+    scores = []
     for n_threads in (1, 3):
         fitted = fit(small_params("hist_gradient_boosting", n_threads=n_threads), flights)
         assert fitted[-1]._bin_mapper.n_threads == n_threads
+        scores.append(fitted.predict_proba(flights[list(fitted.feature_names_in_)])[:, 1])
+    assert scores[0].tobytes() == scores[1].tobytes()
 
 
 @pytest.mark.slow  # trains a model
