@@ -53,7 +53,13 @@ def sample_project_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if not built.exists():
             shutil.rmtree(project.parent, ignore_errors=True)  # a build that was interrupted
             copy_project(project)
-            set_params(project, **{"ingest.sample_flights": SAMPLE_FLIGHTS, **SAMPLE_REPLAY, **SAMPLE_THREADS, **SAMPLE_SEEDS})
+            sample = {
+                "ingest.sample_flights": SAMPLE_FLIGHTS,
+                **SAMPLE_REPLAY,
+                **SAMPLE_THREADS,
+                **SAMPLE_SEEDS,
+            }
+            set_params(project, **sample)
             dvc(project, "repro")
             git(project, "add", "-A")
             git(project, "commit", "-q", "-m", "sample run")
