@@ -166,7 +166,9 @@ def floor_section(results: dict) -> str:
     by_stage = {floor.stage: floor for floor in floors}
     cores = "; ".join(f"{floor.stage}: {floor.core_what}" for floor in floors if floor.core_what)
     direct = {floor.stage: direct_medians(results, floor.stage)[0] for floor in floors}
-    full = bound_sentence("Full `dvc repro`", floors, before + per_stage * len(order), FULL_TARGET_S, direct)
+    full = bound_sentence(
+        "`dvc repro evaluate`", floors, before + per_stage * len(order), FULL_TARGET_S, direct
+    )
     incremental = bound_sentence(
         f"After a training-parameter change ({', '.join(rerun)})",
         [by_stage[stage] for stage in rerun if stage in by_stage],

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.machine import cpu_model, mem_total_bytes
-from bench.report import DVC_ITSELF, Analysis, render_markdown, write_report
+from bench.report import DVC_ITSELF, Analysis, keep_earlier_sections, render_markdown, write_report
 from bench.run import estimate_seconds, parse_args, stage_outputs
 from bench.stats import (
     BEFORE_FIRST_STAGE,
@@ -343,8 +343,9 @@ def test_stage_outputs_lists_outs_metrics_and_plots(tmp_path):
 
 def test_estimate_counts_every_remaining_run_and_grows_with_the_sizes():
     quick = estimate_seconds(60.0, runs=1, scaling_runs=1, factors=[1], externals=[])
-    # a direct run (60 s), the floors (48 s), an incremental one (30 s) and the no-op commands (7 x 4 s + 6 s)
-    assert quick == pytest.approx(60 + 48 + 30 + 34)
+    # a direct run (60 s), the floors (48 s), seeds and replay (5 x 60 s), an incremental one (30 s)
+    # and the no-op commands (7 x 4 s + 6 s)
+    assert quick == pytest.approx(60 + 48 + 300 + 30 + 34)
     full = estimate_seconds(60.0, runs=3, scaling_runs=1, factors=[1, 4, 16], externals=["sweep", "pull"])
     assert full > quick + (4 + 16) * 60
 
@@ -361,3 +362,26 @@ def test_sweep_section_states_the_floor_that_the_cores_allow():
     # sequential: 210 s of CPU over 2 cores in 200 s of wall; the sweep: 180 s of CPU
     assert "no schedule gets the sweep below 0.53× of the sequential time" in text
     assert "the floor is 0.45×" in text
+
+
+def test_a_skipped_script_keeps_its_section_of_the_report_it_replaces_with_the_first_date():
+    earlier = render_markdown(synthetic_results(), "bench/scaling.png")
+    results = synthetic_results()
+    results["external"]["sweep"] = {"status": "not measured", "reason": "skipped (--skip)"}
+    keep_earlier_sections(results, earlier)
+    kept = render_markdown(results, "bench/scaling.png")
+    assert (
+        "Not re-measured by this run (skipped (--skip)); as the report of 2013-01-01 00:00 UTC, where the "
+        "section below was measured" in kept
+    )
+    assert "| the sweep | 1 min 40 s |" in kept
+    # never measured in the earlier report either: nothing to keep
+    assert "Not measured: bench/pull_vs_boto3.py does not exist." in kept
+    # a third report keeps the first date, and the section once
+    later = synthetic_results()
+    later["started"] = "2014-01-01 00:00 UTC"
+    later["external"]["sweep"] = {"status": "not measured", "reason": "skipped (--skip)"}
+    keep_earlier_sections(later, kept)
+    again = render_markdown(later, "bench/scaling.png")
+    assert "as the report of 2013-01-01 00:00 UTC" in again
+    assert again.count("Not re-measured by this run") == 1
