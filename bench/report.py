@@ -301,7 +301,7 @@ def summary_section(analysis: Analysis) -> str:
         *(
             [
                 (
-                    "the whole graph from scratch (the pipeline, then seeds and replay), 1×",
+                    "every stage run once (the pipeline, then seeds and replay), 1×",
                     format_seconds(
                         analysis.full_wall.median
                         + sum(
@@ -474,13 +474,21 @@ def rest_section(results: dict) -> str:
         ("stage", "fits", "in `dvc repro`: wall", "CPU", "CPU per fit", "peak memory"), rows
     )
     total = sum(rest["stage_s"].get(stage, 0.0) for stage in stages)
+    forced = rest.get("forced", [])
+    how = (
+        f" {', '.join(forced)} then ran on its own (`dvc repro --force --single-item`): a fresh copy already "
+        "has the outputs `dvc.lock` records for it, all kept in git, so `dvc repro` skips it until its "
+        "inputs change."
+        if forced
+        else ""
+    )
     text = (
         "`dvc repro` in the last copy once its experiment pipeline is reproduced, one run (CPU and peak "
-        "memory sampled every 0.2 s). Both stages depend on the training parameters, so a training "
-        "change re-runs them too when `dvc repro` is given no target (`dvc exp run` and pull requests "
-        f"do).\n\n{table}\n\nTogether {format_seconds(total)}: the whole graph from scratch takes about "
+        f"memory sampled every 0.2 s).{how} Both stages depend on the training parameters, so a training "
+        "change re-runs them too when `dvc repro` is given no target (`dvc exp run` does).\n\n"
+        f"{table}\n\nTogether {format_seconds(total)}: every stage of the graph run once takes about "
         f"{format_seconds(summary_of(results['full'], 'wall_s').median + total)} (the pipeline's median "
-        "plus this run)."
+        "plus these)."
     )
     train = next(iter(stage_floors(results.get("floors") or {"start_up": {}, "parts": {}}, ["train"])))
     if not math.isnan(train.core[0]) and fits.get("seeds"):

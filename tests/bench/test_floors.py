@@ -110,6 +110,7 @@ def with_rest(results: dict) -> dict:
         "stage_peak_rss_bytes": {"seeds": 300 * 2**20, "replay": 400 * 2**20},
         "stages_run": ["seeds", "replay"],
         "fits": {"seeds": 4, "replay": 8},
+        "forced": ["replay"],
     }
     return results
 
@@ -119,16 +120,15 @@ def test_the_rest_of_the_graph_is_shown_per_fit_and_seeds_against_trains_fit():
     assert "| seeds | 4 | 10.0 s | 16.0 s | 4.0 s | 300 MiB |" in text
     assert "| replay | 8 | 20.0 s | 24.0 s | 3.0 s | 400 MiB |" in text
     # the pipeline's median (13 s) plus seeds and replay (30 s)
-    assert "the whole graph from scratch takes about 43.0 s" in text
+    assert "every stage of the graph run once takes about 43.0 s" in text
+    assert "replay then ran on its own (`dvc repro --force --single-item`)" in text
     # 4 x train's core (1.5 s)
     assert (
         "its floor is at least 4 × train's fit alone (1.5 s wall, 3.0 s CPU; train's core above) = 6.0 s"
         in text
     )
     report = render_markdown(with_rest(with_floors()), "bench/scaling.png")
-    assert (
-        "| the whole graph from scratch (the pipeline, then seeds and replay), 1× | 43.0 s |  |  |" in report
-    )
+    assert "| every stage run once (the pipeline, then seeds and replay), 1× | 43.0 s |  |  |" in report
 
 
 def test_results_without_the_rest_of_the_graph_say_so():
