@@ -146,7 +146,23 @@ def bound_sentence(
         if not floor.complete
     ]
     note = f" Not counted: {', '.join(left_out)}." if left_out else ""
-    return f"{label}: {parts or 'no stage'} + DVC {format_seconds(dvc_s)} = **{format_seconds(total)}**, {verdict}.{note}"
+    start_ups = sum(floor.start_up[0] for floor in counted)
+    work = total - dvc_s - start_ups
+    split = (
+        f" Of it, {format_seconds(start_ups)} is the stages' start-ups and {format_seconds(dvc_s)} DVC; "
+        f"their I/O and core computation alone take {format_seconds(work)}"
+        + (
+            ", within the target: only a graph with fewer processes could meet it."
+            if work <= target
+            else ", above the target by themselves."
+        )
+        if counted
+        else ""
+    )
+    return (
+        f"{label}: {parts or 'no stage'} + DVC {format_seconds(dvc_s)} = **{format_seconds(total)}**, "
+        f"{verdict}.{split}{note}"
+    )
 
 
 def floor_section(results: dict) -> str:

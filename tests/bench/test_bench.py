@@ -371,7 +371,7 @@ def test_a_skipped_script_keeps_its_section_of_the_report_it_replaces_with_the_f
     keep_earlier_sections(results, earlier)
     kept = render_markdown(results, "bench/scaling.png")
     assert (
-        "Not re-measured by this run (skipped (--skip)); as the report of 2013-01-01 00:00 UTC, where the "
+        "Not re-measured by this run: skipped (--skip). Kept from the report of 2013-01-01 00:00 UTC, when the "
         "section below was measured" in kept
     )
     assert "| the sweep | 1 min 40 s |" in kept
@@ -383,5 +383,5 @@ def test_a_skipped_script_keeps_its_section_of_the_report_it_replaces_with_the_f
     later["external"]["sweep"] = {"status": "not measured", "reason": "skipped (--skip)"}
     keep_earlier_sections(later, kept)
     again = render_markdown(later, "bench/scaling.png")
-    assert "as the report of 2013-01-01 00:00 UTC" in again
+    assert "Kept from the report of 2013-01-01 00:00 UTC" in again
     assert again.count("Not re-measured by this run") == 1

@@ -70,6 +70,11 @@ def test_section_shows_each_stages_slack_and_a_bound_within_the_target():
     assert "| ingest | 5.0 s | 0.600 s | 4.4 s | 0.500 s | 0.100 s | 0.000 s | 6.0 s | 0.500 s |" in text
     # 0.6 + 4.0 + DVC (1 s before the first stage, 1 s for each of 2 stages) = 7.6 s
     assert "= **7.6 s**, within the target of 20.0 s." in text
+    # start-ups 0.5 + 2 s; I/O and core 0.1 + 0.5 + 1.5 s
+    assert (
+        "Of it, 2.5 s is the stages' start-ups and 3.0 s DVC; their I/O and core computation alone take 2.1 s, within"
+        in text
+    )
     assert "train: the booster's fit" in text
 
 
@@ -77,6 +82,7 @@ def test_section_says_when_a_target_is_below_the_floor():
     text = floor_section(with_floors(train_core_s=30.0))
     assert "= **36.1 s**, above the target of 20.0 s: with this stage graph the target cannot be met" in text
     assert "After a training-parameter change (ingest, train)" in text
+    assert "their I/O and core computation alone take 30.6 s, above the target by themselves." in text
 
 
 def test_a_stage_without_a_floor_model_is_named_and_left_out_of_the_bound():
