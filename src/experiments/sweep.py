@@ -88,15 +88,21 @@ def log_path(name: str) -> Path:
 def judge(run: Finished, listed: Mapping[str, str]) -> str | None:
     """Why ``run`` did not succeed, or None when it did.
 
-    Both witnesses are needed: DVC leaves a failed ``--temp`` run out of ``dvc exp
-    show``, and a process can exit 0 without its experiment having been recorded.
+    ``dvc exp show`` listing it by name as a success is the witness, whatever its
+    process's exit status: after its own experiment, a ``dvc exp run --temp`` process
+    also runs any entry another one has just recorded in DVC's shared stash, and exits 1
+    when that other experiment fails (docs/decisions/sweep-runner.md). Not listed, it
+    failed (DVC leaves a failed ``--temp`` run out), and the exit status says how; a
+    process can exit 0 without its experiment having been recorded.
     """
     state = listed.get(run.configuration.name)
+    if state == "success":
+        return None
+    if state is not None:
+        return f"`dvc exp show` says {state}"
     if run.returncode != 0:
         return f"exited {run.returncode}"
-    if state is None:
-        return "exited 0, but `dvc exp show` does not list it"
-    return None if state == "success" else f"`dvc exp show` says {state}"
+    return "exited 0, but `dvc exp show` does not list it"
 
 
 def read_log(name: str) -> str:

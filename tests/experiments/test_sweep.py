@@ -42,11 +42,15 @@ def test_each_configuration_runs_as_a_named_temp_experiment_waiting_for_the_lock
         (0, {"e": "success"}, None),
         (0, {}, "exited 0, but `dvc exp show` does not list it"),  # DVC lost it: never a success
         (255, {}, "exited 255"),  # how DVC leaves a failed --temp run: not listed at all
-        (1, {"e": "success"}, "exited 1"),
+        # its own experiment recorded, then it ran another's entry from DVC's shared stash, which failed
+        (1, {"e": "success"}, None),
         (0, {"e": "running"}, "`dvc exp show` says running"),
+        (1, {"e": "running"}, "`dvc exp show` says running"),
     ],
 )
-def test_success_needs_exit_status_zero_and_the_experiment_listed(returncode, listed, problem):
+def test_success_is_the_experiment_listed_as_a_success_and_the_exit_status_says_why_not(
+    returncode, listed, problem
+):
     assert sweep.judge(finished("e", returncode), listed) == problem
 
 
